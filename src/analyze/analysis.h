@@ -1,0 +1,221 @@
+/*
+ * Analysis of a trace: replays every allocation and free in the reader's
+ * global order and derives the figures of a report.
+ *
+ * What it computes (struct mt_analysis below):
+ *  - calls per allocation function and free calls, bytes allocated;
+ *  - temporary allocations: a block freed by the thread that allocated it
+ *    with no other allocation by that thread in between (a realloc counts
+ *    as an allocation; the implicit free inside a realloc never makes the
+ *    old block temporary: growing a buffer is not a throw-away);
+ *  - the peak of the live heap (bytes, blocks, time) and how much of it
+ *    each call stack held at that moment;
+ *  - what was still live at the end (leaked at exit, or live when a cut
+ *    trace stops);
+ *  - a size histogram, peak RSS from samples, recorder overhead;
+ *  - per call stack: calls, bytes, temporaries, bytes at the peak,
+ *    leaked bytes and blocks; and the top N stacks by each of those.
+ *
+ * Stack identity.  Events name recorder trie nodes, and the recorder may
+ * define one (parent, ip) under several ids.  After replay every node is
+ * mapped to a canonical node by interning (canonical parent, ip), and
+ * figures are summed per canonical leaf, so one call path is one stack.
+ *
+ * Ownership: mt_analyze() borrows the trace; it must stay open until
+ * mt_analysis_free(), because modules (for symbolization) and the process
+ * record are read from it when the report is written.
+ *
+ * Errors: 0 or a negative errno-style code, with a one-line message (no
+ * "memtriage: " prefix) in the caller's err[MT_ERR_LEN].
+ *
+ * Not thread-safe.
+ */
+#ifndef MT_ANALYZE_ANALYSIS_H
+#define MT_ANALYZE_ANALYSIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "trace/reader.h"
+#include "analyze/symbols.h"
+
+/* ---- limits: each is an error the user sees, never a crash ------------ */
+#define MT_LIVE_MAX        (1ull << 31)  /* live blocks at once */
+#define MT_STACK_ID_MAX    (1u << 26)    /* largest trie node id an event may name */
+#define MT_THREAD_IDX_MAX  (1u << 22)    /* largest recorder thread index */
+#define MT_STACK_DEPTH_MAX 4096          /* frames walked per stack (cycle guard) */
+#define MT_TOP_MAX         1000          /* largest --top */
+#define MT_TOP_DEFAULT     5
+
+/*
+ * Size histogram: bucket 0 holds sizes 0 and 1, bucket k (1..64) holds
+ * sizes in (2^(k-1), 2^k], i.e. 2, 3-4, 5-8, 9-16, ...  Only successful
+ * allocations are counted, with their requested size.
+ */
+#define MT_HIST_BUCKETS 65
+static inline unsigned mt_hist_bucket(uint64_t size_bytes)
+{
+	return size_bytes <= 1 ? 0 : 64 - (unsigned)__builtin_clzll(size_bytes - 1);
+}
+/* Largest size in bucket k (k < 64); bucket 64 ends at UINT64_MAX. */
+static inline uint64_t mt_hist_upper(unsigned k)
+{
+	return k >= 64 ? UINT64_MAX : (uint64_t)1 << k;
+}
+
+/* Figures of one canonical call stack. */
+struct mt_stack_stats {
+	uint64_t calls;           /* allocation calls, failed ones included */
+	uint64_t bytes;           /* bytes allocated by successful calls */
+	uint64_t temporary;       /* temporary allocations (see above) */
+	uint64_t peak_bytes;      /* live bytes of this stack at the global heap peak */
+	uint64_t leaked_bytes;    /* live at the end */
+	uint64_t leaked_blocks;
+};
+
+struct mt_stack {
+	uint32_t node;            /* canonical leaf: index into mt_analysis.cnodes; 0 = no stack */
+	struct mt_stack_stats st;
+};
+
+/* Canonical call-stack trie node; cnodes[0] is the root. */
+struct mt_cnode {
+	uint64_t ip;              /* return address; 0 = unknown (definition lost) */
+	uint32_t parent;
+};
+
+enum mt_top_kind {
+	MT_TOP_PEAK,              /* by peak_bytes */
+	MT_TOP_LEAKED,            /* by leaked_bytes */
+	MT_TOP_CALLS,             /* by calls */
+	MT_TOP_TEMPORARY,         /* by temporary */
+	MT_TOP_KINDS
+};
+
+/* How the recording ended, which names what "live at the end" means. */
+enum mt_end_kind {
+	MT_ENDED_EXIT,            /* MT_END_EXIT: live at the end is leaked at exit */
+	MT_ENDED_EXEC,            /* the process exec'd: live at exec */
+	MT_ENDED_CUT,             /* trace cut (crash, SIGKILL) or no end record */
+};
+
+struct mt_analysis_priv;
+
+struct mt_analysis {
+	const struct mt_trace *trace;      /* borrowed */
+
+	/* calls, indexed by enum mt_ev_tag of the allocation function (1..9) */
+	uint64_t calls[MT_N_ALLOC_FUNCS];
+	uint64_t failed[MT_N_ALLOC_FUNCS]; /* returned NULL for a non-zero request */
+	uint64_t func_bytes[MT_N_ALLOC_FUNCS];
+	uint64_t alloc_calls;              /* sum of calls[] */
+	uint64_t failed_calls;             /* sum of failed[] */
+	uint64_t free_calls;               /* free() calls (realloc's own frees excluded) */
+	uint64_t bytes_allocated;          /* sum of requested sizes of successful calls */
+	uint64_t temporary;
+
+	/* live heap */
+	uint64_t peak_bytes, peak_blocks;
+	uint64_t peak_t_ns;                /* ns since trace start */
+	uint64_t end_bytes, end_blocks;    /* live when the recording stopped */
+	enum mt_end_kind end_kind;
+
+	/* anomalies: none in a correct, complete trace */
+	uint64_t unknown_frees;            /* frees of blocks allocated before recording */
+	uint64_t double_allocs;            /* allocation of a pointer already live */
+	uint64_t unknown_func;             /* events with a function tag we do not know */
+
+	/* sizes */
+	uint64_t hist_calls[MT_HIST_BUCKETS];
+	uint64_t hist_bytes[MT_HIST_BUCKETS];
+
+	/* process and time */
+	uint64_t n_events;                 /* alloc + free events replayed */
+	uint64_t duration_ns;
+	uint32_t n_threads;                /* threads seen (records or events) */
+
+	/* memory from samples; have_* is 0 when no sample had the key */
+	int have_rss;
+	uint64_t peak_rss_bytes;           /* max(RSS samples, last VmHWM sample) */
+	int have_recorder_bytes;
+	uint64_t recorder_peak_bytes;      /* max(stat, samples) of the recorder's own memory */
+
+	/* stacks */
+	struct mt_cnode *cnodes; size_t n_cnodes;   /* owned */
+	struct mt_stack *stacks; size_t n_stacks;   /* owned; every stack with a call or a leak */
+	uint32_t *top[MT_TOP_KINDS];                /* owned; indices into stacks, best first */
+	size_t n_top[MT_TOP_KINDS];                 /* <= opts.top_n; stacks with value 0 left out */
+	size_t n_trie_nodes;                        /* recorder nodes before canonicalization */
+
+	struct mt_analysis_priv *priv;
+};
+
+struct mt_analysis_opts {
+	unsigned top_n;                    /* stacks per top list; 0 = MT_TOP_DEFAULT */
+	/* Called about every million events with events replayed and the total. */
+	void (*progress)(uint64_t done, uint64_t total, void *arg);
+	void *progress_arg;
+};
+
+/*
+ * Replays `tr` (opened with mt_trace_open, not yet replayed) and fills a
+ * new analysis into *out, which the caller frees with mt_analysis_free().
+ * opts may be NULL.
+ */
+int mt_analyze(struct mt_trace *tr, const struct mt_analysis_opts *opts,
+               struct mt_analysis **out, char err[MT_ERR_LEN]);
+
+/* Frees the analysis, its symbolizer and every string it handed out. NULL is a no-op. */
+void mt_analysis_free(struct mt_analysis *a);
+
+/*
+ * Symbolizes canonical stack `node` into out[0..max): innermost frame
+ * first; an inlined chain appears as several entries, the inlined ones
+ * with .inlined = 1 before the function they were inlined into.  Frames
+ * of the recorder itself, of libc's allocation functions at the
+ * innermost end, and of process or thread start-up (_start,
+ * __libc_start_main, start_thread, clone) at the outermost end are left
+ * out.  Returns the entries written; *more is set
+ * to 1 when frames were left out for lack of room.  Strings live until
+ * mt_analysis_free().  Node 0 (no stack) yields 0 entries.
+ */
+int mt_analysis_stack_frames(const struct mt_analysis *a, uint32_t node,
+                             struct mt_frame *out, int max, int *more);
+
+/* ---- replay core, exposed for unit tests and benchmarks ---------------- */
+/*
+ * mt_analyze() is mt_replay_new(), mt_trace_replay(tr, mt_replay_event, r),
+ * mt_replay_finish().  Tests can feed events directly.
+ */
+struct mt_replay;
+
+/* opts may be NULL; total_events is passed to opts->progress. NULL on out of memory. */
+struct mt_replay *mt_replay_new(const struct mt_analysis_opts *opts, uint64_t total_events);
+int mt_replay_event(const struct mt_event *ev, void *replay);  /* an mt_event_fn; 0 or -errno */
+/* Message of the error that made mt_replay_event() return non-zero; NULL if none did. */
+const char *mt_replay_error(const struct mt_replay *r);
+/*
+ * Turns the replay into an analysis of `tr` (whose nodes, samples, stats
+ * and end record are read) and frees r in every case.
+ */
+int mt_replay_finish(struct mt_replay *r, const struct mt_trace *tr,
+                     const struct mt_analysis_opts *opts,
+                     struct mt_analysis **out, char err[MT_ERR_LEN]);
+void mt_replay_free(struct mt_replay *r);              /* NULL is a no-op */
+
+/*
+ * Internal, between replay.c and analyze.c: completes `a` (totals already
+ * copied from the replay) from the trace `tr` and the per-node figures
+ * st[0..n), indexed by recorder trie node id; last_t is the ticks of the
+ * last event.  Builds canonical stacks and top lists.
+ */
+int mt_analysis_fill(struct mt_analysis *a, const struct mt_trace *tr,
+                     const struct mt_stack_stats *st, size_t n, uint64_t last_t,
+                     const struct mt_analysis_opts *opts, char err[MT_ERR_LEN]);
+int mt_stacks_build(struct mt_analysis *a, const struct mt_trace *tr,
+                    const struct mt_stack_stats *st, size_t n, unsigned top_n,
+                    char err[MT_ERR_LEN]);
+
+/* Name of an allocation function tag ("malloc", ...), "?" when unknown. */
+const char *mt_func_name(unsigned tag);
+
+#endif

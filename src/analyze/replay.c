@@ -1,0 +1,533 @@
+/*
+ * Replay core: the live heap and the per-stack figures, updated once per
+ * event in the reader's global order.  This is the hot loop of `report`
+ * (tens of millions of events), so the per-event path allocates nothing,
+ * touches few cache lines and keeps its rare branches out of line.
+ *
+ * Live heap: open addressing with linear probing over 24-byte slots, a
+ * power-of-two capacity kept at most 5/8 full, multiplicative hashing
+ * (Fibonacci constant, high bits), deletion by backward shift so no
+ * tombstones slow later probes.  ptr 0 marks an empty slot: a successful
+ * allocation never returns NULL.
+ *
+ * Big live heaps do not fit in cache, and the hash scatters neighbouring
+ * pointers on purpose, so every event would wait for a cache miss.  Events
+ * therefore pass through a short queue (PIPE_DEPTH): when an event enters
+ * we prefetch its home slot, and we process the event that entered
+ * PIPE_DEPTH events earlier, whose slot has arrived by then.  Processing
+ * order is unchanged; mt_replay_finish() drains the queue.
+ *
+ * Peak per stack in O(1): the global peak moves forward only, so a stack's
+ * live bytes at the (latest) peak is its live value at its first change
+ * after that peak, or its final value if it did not change after it.  We
+ * keep per stack the sequence number of its last change and save the live
+ * value when a change finds last_change <= peak_seq (see live_add/sub).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "analyze/analysis.h"
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define NOINLINE    __attribute__((noinline, cold))
+
+#define LIVE_INIT_BITS  16            /* 64 Ki slots, 1.5 MiB */
+#define HASH_MUL        0x9e3779b97f4a7c15ull
+#define PROGRESS_EVERY  (1u << 20)    /* events between progress calls */
+#define PIPE_DEPTH      16            /* events in flight; power of two */
+#define HUGE_TABLE      (4u << 20)    /* bytes from which the live map uses mmap */
+
+struct live {
+	uint64_t ptr;                 /* 0 = empty slot */
+	uint64_t size;
+	uint32_t stack;               /* trie node id of the allocation */
+	uint32_t thread;              /* thread index of the allocation */
+};
+
+struct livemap {
+	struct live *slot;
+	uint64_t mask;                /* capacity - 1 */
+	uint64_t count;
+	uint64_t grow_at;             /* count that triggers doubling */
+	unsigned shift;               /* 64 - log2(capacity) */
+};
+
+/* Per trie node id; 56 bytes. */
+struct node_agg {
+	uint64_t calls, bytes, temporary;
+	uint64_t live_bytes, live_blocks;
+	uint64_t at_peak;             /* live bytes at the peak; valid once last_change > peak_seq */
+	uint64_t last_change;         /* seq of the last live change, 0 = never */
+};
+
+struct thread_state {
+	uint64_t last_ptr;            /* the thread's latest allocation */
+	uint64_t seen;
+};
+
+struct mt_replay {
+	struct livemap live;
+	struct node_agg *agg; uint32_t n_agg;      /* indexed by node id, n_agg a power of two */
+	struct thread_state *thr; uint32_t n_thr;
+
+	uint64_t seq;                 /* events so far; the current event's number */
+	uint64_t last_t;
+	uint64_t live_bytes, live_blocks;
+	uint64_t peak_bytes, peak_blocks, peak_seq, peak_t;
+
+	uint64_t calls[MT_N_ALLOC_FUNCS], failed[MT_N_ALLOC_FUNCS], func_bytes[MT_N_ALLOC_FUNCS];
+	uint64_t free_calls, bytes, temporary;
+	uint64_t unknown_frees, double_allocs, unknown_func;
+	uint64_t hist_calls[MT_HIST_BUCKETS], hist_bytes[MT_HIST_BUCKETS];
+
+	struct mt_event pipe[PIPE_DEPTH];   /* events waiting for their slot's cache line */
+	unsigned pipe_head, pipe_n;
+
+	void (*progress)(uint64_t, uint64_t, void *);
+	void *progress_arg;
+	uint64_t total_events;
+	char err[MT_ERR_LEN];
+};
+
+/* ---- live heap map ------------------------------------------------------ */
+
+static inline uint64_t lm_home(const struct livemap *m, uint64_t ptr)
+{
+	return (ptr * HASH_MUL) >> m->shift;
+}
+
+/*
+ * Zeroed slots.  Big tables come from mmap with transparent huge pages
+ * asked for: random probes over a table of hundreds of MiB otherwise miss
+ * the TLB as well as the cache.
+ */
+static struct live *lm_alloc(size_t n)
+{
+	size_t bytes = n * sizeof(struct live);
+	if (bytes < HUGE_TABLE)
+		return calloc(n, sizeof(struct live));
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, bytes, MADV_HUGEPAGE);  /* a hint: failure is harmless */
+	return p;
+}
+
+static void lm_free(struct live *slot, size_t n)
+{
+	if (n * sizeof(struct live) < HUGE_TABLE)
+		free(slot);
+	else if (slot)
+		munmap(slot, n * sizeof(struct live));
+}
+
+static int lm_init(struct livemap *m, unsigned bits)
+{
+	m->slot = lm_alloc((size_t)1 << bits);
+	if (!m->slot)
+		return -ENOMEM;
+	m->mask = ((uint64_t)1 << bits) - 1;
+	m->shift = 64 - bits;
+	m->count = 0;
+	m->grow_at = (m->mask + 1) / 2 + (m->mask + 1) / 8;
+	return 0;
+}
+
+/* Doubles the table; on failure the old table is kept. */
+static NOINLINE int lm_grow(struct livemap *m, char *err)
+{
+	struct livemap n;
+	unsigned bits = 64 - m->shift + 1;
+	if (((uint64_t)1 << bits) > 2 * MT_LIVE_MAX) {
+		snprintf(err, MT_ERR_LEN, "more than %llu blocks live at once (limit MT_LIVE_MAX)",
+		         (unsigned long long)MT_LIVE_MAX);
+		return -E2BIG;
+	}
+	if (lm_init(&n, bits)) {
+		snprintf(err, MT_ERR_LEN, "out of memory for %llu live blocks",
+		         (unsigned long long)m->count);
+		return -ENOMEM;
+	}
+	for (uint64_t i = 0; i <= m->mask; i++) {
+		if (!m->slot[i].ptr)
+			continue;
+		uint64_t j = lm_home(&n, m->slot[i].ptr);
+		while (n.slot[j].ptr)
+			j = (j + 1) & n.mask;
+		n.slot[j] = m->slot[i];
+	}
+	n.count = m->count;
+	lm_free(m->slot, m->mask + 1);
+	*m = n;
+	return 0;
+}
+
+/* The slot holding ptr (ptr != 0), or NULL. */
+static inline struct live *lm_find(struct livemap *m, uint64_t ptr)
+{
+	uint64_t i = lm_home(m, ptr);
+	for (;;) {
+		struct live *e = &m->slot[i];
+		if (e->ptr == ptr)
+			return e;
+		if (!e->ptr)
+			return NULL;
+		i = (i + 1) & m->mask;
+	}
+}
+
+/* The slot holding ptr, or the empty slot where it goes (e->ptr == 0). */
+static inline struct live *lm_slot(struct livemap *m, uint64_t ptr)
+{
+	uint64_t i = lm_home(m, ptr);
+	for (;;) {
+		struct live *e = &m->slot[i];
+		if (e->ptr == ptr || !e->ptr)
+			return e;
+		i = (i + 1) & m->mask;
+	}
+}
+
+/* Removes e, moving later entries of its cluster back so no probe chain breaks. */
+static inline void lm_erase(struct livemap *m, struct live *e)
+{
+	uint64_t i = (uint64_t)(e - m->slot), j = i;
+	for (;;) {
+		j = (j + 1) & m->mask;
+		uint64_t p = m->slot[j].ptr;
+		if (!p)
+			break;
+		/* the entry at j may fill i when its home is not in (i, j] */
+		if (((j - lm_home(m, p)) & m->mask) >= ((j - i) & m->mask)) {
+			m->slot[i] = m->slot[j];
+			i = j;
+		}
+	}
+	m->slot[i].ptr = 0;
+	m->count--;
+}
+
+/* ---- per-node and per-thread arrays ------------------------------------- */
+
+static NOINLINE int grow_agg(struct mt_replay *r, uint32_t id)
+{
+	if (id >= MT_STACK_ID_MAX) {
+		snprintf(r->err, MT_ERR_LEN, "call-stack id %u exceeds the limit %u (corrupt trace?)",
+		         id, MT_STACK_ID_MAX);
+		return -E2BIG;
+	}
+	uint32_t n = r->n_agg ? r->n_agg : 1024;
+	while (n <= id)
+		n *= 2;
+	struct node_agg *a = realloc(r->agg, (size_t)n * sizeof(*a));
+	if (!a) {
+		snprintf(r->err, MT_ERR_LEN, "out of memory for %u call-stack nodes", n);
+		return -ENOMEM;
+	}
+	memset(a + r->n_agg, 0, (size_t)(n - r->n_agg) * sizeof(*a));
+	r->agg = a;
+	r->n_agg = n;
+	return 0;
+}
+
+static NOINLINE int grow_thr(struct mt_replay *r, uint32_t idx)
+{
+	if (idx >= MT_THREAD_IDX_MAX) {
+		snprintf(r->err, MT_ERR_LEN, "thread index %u exceeds the limit %u (corrupt trace?)",
+		         idx, MT_THREAD_IDX_MAX);
+		return -E2BIG;
+	}
+	uint32_t n = r->n_thr ? r->n_thr : 64;
+	while (n <= idx)
+		n *= 2;
+	struct thread_state *t = realloc(r->thr, (size_t)n * sizeof(*t));
+	if (!t) {
+		snprintf(r->err, MT_ERR_LEN, "out of memory for %u threads", n);
+		return -ENOMEM;
+	}
+	memset(t + r->n_thr, 0, (size_t)(n - r->n_thr) * sizeof(*t));
+	r->thr = t;
+	r->n_thr = n;
+	return 0;
+}
+
+/* ---- live accounting ---------------------------------------------------- */
+
+static inline void save_at_peak(const struct mt_replay *r, struct node_agg *s, uint64_t seq)
+{
+	if (s->last_change <= r->peak_seq)
+		s->at_peak = s->live_bytes;
+	s->last_change = seq;
+}
+
+static inline void live_add(struct mt_replay *r, struct node_agg *s, uint64_t size,
+                            uint64_t seq, uint64_t t)
+{
+	save_at_peak(r, s, seq);
+	s->live_bytes += size;
+	s->live_blocks++;
+	r->live_bytes += size;
+	r->live_blocks++;
+	if (r->live_bytes > r->peak_bytes) {
+		r->peak_bytes = r->live_bytes;
+		r->peak_blocks = r->live_blocks;
+		r->peak_seq = seq;
+		r->peak_t = t;
+	}
+}
+
+static inline void live_sub(struct mt_replay *r, struct node_agg *s, uint64_t size, uint64_t seq)
+{
+	save_at_peak(r, s, seq);
+	s->live_bytes -= size;
+	s->live_blocks--;
+	r->live_bytes -= size;
+	r->live_blocks--;
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+static NOINLINE void count_failed(struct mt_replay *r, unsigned f, uint64_t size)
+{
+	if (size)
+		r->failed[f]++;
+}
+
+/* The block at e is replaced by a new allocation of the same address. */
+static NOINLINE void drop_stale(struct mt_replay *r, struct live *e, uint64_t seq)
+{
+	r->double_allocs++;
+	live_sub(r, &r->agg[e->stack], e->size, seq);
+}
+
+static inline int on_alloc(struct mt_replay *r, const struct mt_event *ev, uint64_t seq)
+{
+	unsigned f = ev->func;
+	uint32_t sid = ev->stack, tid = ev->thread_idx;
+	uint64_t size = ev->size, ptr = ev->ptr;
+	int rc;
+
+	if (unlikely(f == 0 || f >= MT_N_ALLOC_FUNCS)) {
+		r->unknown_func++;
+		f = 0;
+	}
+	if (unlikely(sid >= r->n_agg) && (rc = grow_agg(r, sid)))
+		return rc;
+	if (unlikely(tid >= r->n_thr) && (rc = grow_thr(r, tid)))
+		return rc;
+	struct node_agg *s = &r->agg[sid];
+	r->calls[f]++;
+	s->calls++;
+	r->thr[tid].seen = 1;
+	if (unlikely(!ptr)) {
+		count_failed(r, f, size);
+		return 0;
+	}
+	unsigned b = mt_hist_bucket(size);
+	r->hist_calls[b]++;
+	r->hist_bytes[b] += size;
+	r->func_bytes[f] += size;
+	r->bytes += size;
+	s->bytes += size;
+	r->thr[tid].last_ptr = ptr;
+
+	if (unlikely(r->live.count >= r->live.grow_at) && (rc = lm_grow(&r->live, r->err)))
+		return rc;
+	struct live *e = lm_slot(&r->live, ptr);
+	if (unlikely(e->ptr))
+		drop_stale(r, e, seq);
+	else
+		r->live.count++;
+	e->ptr = ptr;
+	e->size = size;
+	e->stack = sid;
+	e->thread = tid;
+	live_add(r, s, size, seq, ev->t);
+	return 0;
+}
+
+static inline int on_free(struct mt_replay *r, const struct mt_event *ev, uint64_t seq)
+{
+	int is_free = ev->func == MT_EV_FREE;
+	r->free_calls += is_free;
+	if (unlikely(!ev->ptr))
+		return 0;
+	struct live *e = lm_find(&r->live, ev->ptr);
+	if (unlikely(!e)) {
+		r->unknown_frees++;
+		return 0;
+	}
+	struct node_agg *s = &r->agg[e->stack];
+	/* e->thread == tid implies tid < n_thr: that thread made the allocation */
+	if (is_free && e->thread == ev->thread_idx && r->thr[e->thread].last_ptr == ev->ptr) {
+		r->temporary++;
+		s->temporary++;
+	}
+	live_sub(r, s, e->size, seq);
+	lm_erase(&r->live, e);
+	return 0;
+}
+
+static NOINLINE void report_progress(struct mt_replay *r)
+{
+	r->progress(r->seq, r->total_events, r->progress_arg);
+}
+
+static inline int process(struct mt_replay *r, const struct mt_event *ev)
+{
+	uint64_t seq = ++r->seq;
+	if (unlikely((seq & (PROGRESS_EVERY - 1)) == 0) && r->progress)
+		report_progress(r);
+	r->last_t = ev->t;
+	if (ev->type == MT_E_ALLOC)
+		return on_alloc(r, ev, seq);
+	return on_free(r, ev, seq);
+}
+
+int mt_replay_event(const struct mt_event *ev, void *arg)
+{
+	struct mt_replay *r = arg;
+	const struct live *slot = &r->live.slot[lm_home(&r->live, ev->ptr)];
+	__builtin_prefetch(slot, 1);
+	__builtin_prefetch((const char *)slot + sizeof(*slot) - 1, 1);  /* may straddle a line */
+	r->pipe[(r->pipe_head + r->pipe_n) & (PIPE_DEPTH - 1)] = *ev;
+	if (++r->pipe_n < PIPE_DEPTH)
+		return 0;
+	const struct mt_event *old = &r->pipe[r->pipe_head];
+	r->pipe_head = (r->pipe_head + 1) & (PIPE_DEPTH - 1);
+	r->pipe_n--;
+	return process(r, old);
+}
+
+/* Processes the events still queued; returns 0 or the first error. */
+static int drain(struct mt_replay *r)
+{
+	while (r->pipe_n) {
+		const struct mt_event *ev = &r->pipe[r->pipe_head];
+		r->pipe_head = (r->pipe_head + 1) & (PIPE_DEPTH - 1);
+		r->pipe_n--;
+		int rc = process(r, ev);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+struct mt_replay *mt_replay_new(const struct mt_analysis_opts *opts, uint64_t total_events)
+{
+	struct mt_replay *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	if (lm_init(&r->live, LIVE_INIT_BITS) || grow_agg(r, 0) || grow_thr(r, 0)) {
+		mt_replay_free(r);
+		return NULL;
+	}
+	if (opts) {
+		r->progress = opts->progress;
+		r->progress_arg = opts->progress_arg;
+	}
+	r->total_events = total_events;
+	return r;
+}
+
+const char *mt_replay_error(const struct mt_replay *r)
+{
+	return r->err[0] ? r->err : NULL;
+}
+
+void mt_replay_free(struct mt_replay *r)
+{
+	if (!r)
+		return;
+	if (r->live.slot)
+		lm_free(r->live.slot, r->live.mask + 1);
+	free(r->agg);
+	free(r->thr);
+	free(r);
+}
+
+/* ---- hand-over to the analysis ------------------------------------------ */
+
+static void copy_totals(struct mt_analysis *a, const struct mt_replay *r)
+{
+	memcpy(a->calls, r->calls, sizeof(a->calls));
+	memcpy(a->failed, r->failed, sizeof(a->failed));
+	memcpy(a->func_bytes, r->func_bytes, sizeof(a->func_bytes));
+	memcpy(a->hist_calls, r->hist_calls, sizeof(a->hist_calls));
+	memcpy(a->hist_bytes, r->hist_bytes, sizeof(a->hist_bytes));
+	for (unsigned f = 0; f < MT_N_ALLOC_FUNCS; f++) {
+		a->alloc_calls += r->calls[f];
+		a->failed_calls += r->failed[f];
+	}
+	a->free_calls = r->free_calls;
+	a->bytes_allocated = r->bytes;
+	a->temporary = r->temporary;
+	a->peak_bytes = r->peak_bytes;
+	a->peak_blocks = r->peak_blocks;
+	a->end_bytes = r->live_bytes;
+	a->end_blocks = r->live_blocks;
+	a->unknown_frees = r->unknown_frees;
+	a->double_allocs = r->double_allocs;
+	a->unknown_func = r->unknown_func;
+	a->n_events = r->seq;
+	for (uint32_t i = 0; i < r->n_thr; i++)
+		a->n_threads += r->thr[i].seen != 0;
+}
+
+/* Per node figures with the lazy at-peak values resolved; NULL on out of memory. */
+static struct mt_stack_stats *node_stats(const struct mt_replay *r)
+{
+	struct mt_stack_stats *st = calloc(r->n_agg, sizeof(*st));
+	if (!st)
+		return NULL;
+	for (uint32_t i = 0; i < r->n_agg; i++) {
+		const struct node_agg *s = &r->agg[i];
+		st[i].calls = s->calls;
+		st[i].bytes = s->bytes;
+		st[i].temporary = s->temporary;
+		st[i].peak_bytes = s->last_change <= r->peak_seq ? s->live_bytes : s->at_peak;
+		st[i].leaked_bytes = s->live_bytes;
+		st[i].leaked_blocks = s->live_blocks;
+	}
+	return st;
+}
+
+int mt_replay_finish(struct mt_replay *r, const struct mt_trace *tr,
+                     const struct mt_analysis_opts *opts,
+                     struct mt_analysis **out, char err[MT_ERR_LEN])
+{
+	struct mt_analysis *a = calloc(1, sizeof(*a));
+	struct mt_stack_stats *st = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = drain(r))) {
+		snprintf(err, MT_ERR_LEN, "%s", r->err);
+		goto fail;
+	}
+	st = a ? node_stats(r) : NULL;
+	rc = -ENOMEM;
+	snprintf(err, MT_ERR_LEN, "out of memory while analyzing");
+	if (!st)
+		goto fail;
+	copy_totals(a, r);
+	a->trace = tr;
+	a->peak_t_ns = mt_trace_ns(tr, r->peak_t);
+	rc = mt_analysis_fill(a, tr, st, r->n_agg, r->last_t, opts, err);
+	if (rc)
+		goto fail;
+	free(st);
+	mt_replay_free(r);
+	*out = a;
+	return 0;
+fail:
+	free(st);
+	mt_analysis_free(a);
+	mt_replay_free(r);
+	return rc;
+}

@@ -1,0 +1,70 @@
+/*
+ * The memtriage command: one file per subcommand, dispatched from the
+ * table in main.c.  Each subcommand is `int mt_cmd_NAME(int argc, char
+ * **argv)` with argv[0] the subcommand's name; it parses its own options
+ * (getopt_long, options after the command), accepts --help, and returns
+ * the process exit status.
+ *
+ * Exit statuses: 0 success; 1 a failure while working (I/O, out of
+ * memory); 2 a usage error or an unreadable trace; `run` returns its
+ * command's status instead (127 when it cannot be started).
+ *
+ * Messages go to stderr as "memtriage: <lower-case message>", naming the
+ * subject in single quotes.
+ */
+#ifndef MT_CLI_CLI_H
+#define MT_CLI_CLI_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include "report/report.h"
+
+#define MT_EXIT_OK      0
+#define MT_EXIT_FAIL    1
+#define MT_EXIT_USAGE   2
+#define MT_EXIT_NOEXEC  127   /* like the shell: the command was not found */
+#define MT_EXIT_NOPERM  126   /* like the shell: found but could not be executed */
+
+struct mt_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;      /* one line for `memtriage --help` */
+};
+
+int mt_cmd_run(int argc, char **argv);
+int mt_cmd_report(int argc, char **argv);
+
+/* "memtriage: " + message + newline on stderr. */
+void mt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Reports a usage error of subcommand `cmd` (NULL for the top level) on
+ * one line with a hint to its --help, and returns MT_EXIT_USAGE.
+ */
+int mt_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * The usage error for getopt's last '?' or ':' result (getopt_long run
+ * with opterr = 0 and a leading ':' in the option string).  Returns
+ * MT_EXIT_USAGE.
+ */
+int mt_bad_option(const char *cmd, int c, char **argv);
+
+/* Parses a decimal in [lo, hi] for option `opt`; on error reports it and returns -1. */
+int mt_parse_uint(const char *cmd, const char *opt, const char *s, unsigned lo, unsigned hi,
+                  unsigned *out);
+
+/*
+ * Reads the trace at `path`, analyzes it and writes a `rep` report with
+ * top_n stacks per list into `out` (named `out_name` in messages).  Shows
+ * progress on stderr when stderr is a terminal.  Returns an exit status,
+ * having printed the reason when it is not 0: 2 for a trace the reader
+ * rejects, 1 for other failures.
+ */
+int mt_write_report(const char *path, const struct mt_reporter *rep, unsigned top_n,
+                    FILE *out, const char *out_name);
+
+/* When set, mt_write_report() prints the time of each phase on stderr (--timing). */
+extern int mt_report_timing;
+
+#endif

@@ -1,0 +1,161 @@
+/*
+ * What subcommands share: messages, option parsing helpers, and the
+ * read-analyze-report pipeline with its progress line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "cli/cli.h"
+
+void mt_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("memtriage: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+int mt_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("memtriage: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, " (see 'memtriage %s%s--help')\n", cmd ? cmd : "", cmd ? " " : "");
+	va_end(ap);
+	return MT_EXIT_USAGE;
+}
+
+int mt_bad_option(const char *cmd, int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+	if (c == ':')
+		return mt_usage_error(cmd, "option '%s' needs a value", arg);
+	if (optopt && !(arg[0] == '-' && arg[1] == '-'))
+		return mt_usage_error(cmd, "unknown option '-%c'", optopt);
+	return mt_usage_error(cmd, "unknown option '%s'", arg);
+}
+
+int mt_parse_uint(const char *cmd, const char *opt, const char *s, unsigned lo, unsigned hi,
+                  unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (!*s || *end || errno || s[0] == '-' || v < lo || v > hi) {
+		mt_usage_error(cmd, "invalid value '%s' for %s: expected a number from %u to %u",
+		               s, opt, lo, hi);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* ---- progress line ------------------------------------------------------ */
+
+struct progress {
+	const char *path;
+	int last;          /* last percent shown, -1 = none */
+	int shown;
+};
+
+static void progress_show(struct progress *p, const char *what, uint64_t done, uint64_t total)
+{
+	int pct = total ? (int)(done * 100 / total) : 0;
+	if (pct > 100)
+		pct = 100;
+	if (pct == p->last)
+		return;
+	p->last = pct;
+	p->shown = 1;
+	fprintf(stderr, "\rmemtriage: %s '%s': %3d%%\033[K", what, p->path, pct);
+	fflush(stderr);
+}
+
+static void progress_read(uint64_t done, uint64_t total, void *arg)
+{
+	progress_show(arg, "reading", done, total);
+}
+
+static void progress_replay(uint64_t done, uint64_t total, void *arg)
+{
+	progress_show(arg, "analyzing", done, total);
+}
+
+static void progress_clear(struct progress *p)
+{
+	if (p->shown)
+		fputs("\r\033[K", stderr);
+	p->shown = 0;
+	p->last = -1;
+}
+
+/* ---- read, analyze, report ---------------------------------------------- */
+
+int mt_report_timing;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* t[0..3]: start, opened, analyzed, written. */
+static void print_timing(const double t[4], uint64_t events)
+{
+	double total = t[3] - t[0];
+	fprintf(stderr, "memtriage: timing: read %.3f s, replay and analysis %.3f s, report %.3f s; "
+	        "total %.3f s, %.1f M events/s\n", t[1] - t[0], t[2] - t[1], t[3] - t[2], total,
+	        total > 0 ? (double)events / total / 1e6 : 0.0);
+}
+
+int mt_write_report(const char *path, const struct mt_reporter *rep, unsigned top_n,
+                    FILE *out, const char *out_name)
+{
+	struct progress prog = { path, -1, 0 };
+	int tty = isatty(STDERR_FILENO);
+	struct mt_analysis_opts aopts = { .top_n = top_n };
+	struct mt_report_opts ropts = { .top_n = top_n, .trace_path = path };
+	struct mt_trace *tr = NULL;
+	struct mt_analysis *a = NULL;
+	char err[MT_ERR_LEN] = "";
+	double t[4];
+	int rc;
+
+	t[0] = now_s();
+	if (mt_trace_open(path, &tr, err, tty ? progress_read : NULL, &prog)) {
+		progress_clear(&prog);
+		mt_error("%s", err[0] ? err : "cannot read the trace");
+		return MT_EXIT_USAGE;
+	}
+	progress_clear(&prog);
+	t[1] = now_s();
+	if (tty) {
+		aopts.progress = progress_replay;
+		aopts.progress_arg = &prog;
+	}
+	rc = mt_analyze(tr, &aopts, &a, err);
+	progress_clear(&prog);
+	if (rc) {
+		mt_error("%s", err);
+		mt_trace_close(tr);
+		return rc == -EINVAL ? MT_EXIT_USAGE : MT_EXIT_FAIL;
+	}
+	t[2] = now_s();
+	rc = rep->write(a, out, &ropts);
+	if (rc)
+		mt_error("cannot write the report to '%s': %s", out_name, strerror(-rc));
+	t[3] = now_s();
+	if (mt_report_timing)
+		print_timing(t, a->n_events);
+	mt_analysis_free(a);
+	mt_trace_close(tr);
+	return rc ? MT_EXIT_FAIL : MT_EXIT_OK;
+}

@@ -1,0 +1,899 @@
+/*
+ * DWARF-CFI stack unwinder for x86-64; contract and sources in unwind.h.
+ *
+ * Three layers, cheapest first:
+ *
+ * 1. Memo (per thread).  The previous capture's frames are kept outermost
+ *    first with the state each frame was reached in (pc, sp, rbp) and the
+ *    stack words that were read to leave it.  When this capture reaches a
+ *    frame the previous one had, and those words still hold the same
+ *    values, every outer frame is the same: unwinding is a pure function
+ *    of (pc, sp, rbp) and the words it reads.  rbp only counts where an
+ *    outer frame uses it before reloading it from a save slot
+ *    (memo_need_rbp); without that, code that keeps a loop counter in rbp
+ *    would never match.  Checking the words costs independent loads;
+ *    unwinding costs a chain of dependent ones, so reuse is several times
+ *    cheaper per frame.
+ *
+ * 2. Rule table (global).  Return address -> compact rule, one 64-bit
+ *    word per entry so that a lock-free reader never sees half an entry.
+ *    The set index is the address's low 15 bits, so the tag needs only
+ *    pc >> 15 (32 bits for user addresses below 2^47).  Two ways per set;
+ *    a new rule goes to way 0 and pushes way 0 to way 1.  Lives in .bss:
+ *    no allocation, no initialisation, addressed RIP-relative.
+ *
+ * 3. Rule computation (a miss): _dl_find_object, the .eh_frame_hdr
+ *    binary-search table, the CIE and the FDE, then the call-frame program
+ *    run up to the return address.
+ *
+ * Equivalence with libunwind (x86_64/Gtrace.c, Gstash_frame.c,
+ * dwarf/Gparser.c, 1.6): the first frame is the return address of the
+ * capture call; each later frame is looked up at ra - 1; a rule whose
+ * return address or rbp is undefined ends the stack after its frame; a
+ * return address below 0x4000 ends it before; anything outside the
+ * "standard frame" form makes libunwind leave its fast path, and makes us
+ * hand the whole capture to unw_backtrace.  Two differences are invisible
+ * in the result: we stop (by falling back) where libunwind would read
+ * outside the stack, and we pick the CFI row that covers ra - 1 where
+ * libunwind runs the program up to ra; these differ only if a row starts
+ * exactly at a return address, which compilers do not emit (a call does
+ * not change its caller's CFA).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#define UNW_LOCAL_ONLY
+#include <dlfcn.h>
+#include <libunwind.h>
+#include <pthread.h>
+#include <string.h>
+#include "unwind.h"
+
+#define UW_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define UW_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define UW_COLD        __attribute__((noinline, cold))
+
+/* ---- rule words ----------------------------------------------------------
+ * bits  0..31  tag: pc >> RULE_SET_BITS
+ * bit  32      VALID: the fast form applies (else bits 36..43 = why)
+ * bit  33      CFA_RBP: CFA = rbp + off (else rsp + off)
+ * bit  34      RBP_SAVED: caller's rbp at CFA + 8 * (int8)bits 36..43
+ * bit  35      LAST: return address or rbp undefined, the stack ends here
+ * bits 44..63  CFA offset, signed (|off| < 512 KiB)
+ */
+#define RULE_SET_BITS 15
+#define RULE_SETS     (1u << RULE_SET_BITS)
+#define RF_VALID      (1ull << 32)
+#define RF_CFA_RBP    (1ull << 33)
+#define RF_RBP_SAVED  (1ull << 34)
+#define RF_LAST       (1ull << 35)
+#define RF_AUX_SHIFT  36
+#define RF_CFA_SHIFT  44
+#define RF_CFA_MAX    ((1 << 19) - 1)
+#define MIN_PC        0x4000   /* libunwind's Gtrace.c: a lower ra ends the stack */
+#define USER_PC_BITS  47
+
+static uint64_t rule_table[2 * RULE_SETS] __attribute__((aligned(64)));
+static uint32_t rule_gen = 1;
+static uint64_t n_rule_misses, n_rule_unsupported;
+
+static inline uint64_t rule_unsupported(unsigned why)
+{
+	return (uint64_t)why << RF_AUX_SHIFT;
+}
+
+static inline unsigned rule_why(uint64_t e)
+{
+	return (unsigned)(e >> RF_AUX_SHIFT) & 0xff;
+}
+
+static inline int64_t rule_cfa_off(uint64_t e)
+{
+	return (int64_t)e >> RF_CFA_SHIFT;
+}
+
+static inline int64_t rule_rbp_off(uint64_t e)
+{
+	return (int64_t)(int8_t)(e >> RF_AUX_SHIFT) * 8;
+}
+
+/* ---- reading .eh_frame data (LSB 10.5, 10.6) ------------------------------ */
+
+/* A cursor over [p, end); err sticks once a read runs past end. */
+struct rd {
+	const uint8_t *p, *end;
+	int err;
+};
+
+static uint8_t rd_u8(struct rd *r)
+{
+	if (r->p >= r->end) {
+		r->err = 1;
+		return 0;
+	}
+	return *r->p++;
+}
+
+/* Reads n <= 8 little-endian bytes. */
+static uint64_t rd_fixed(struct rd *r, unsigned n)
+{
+	uint64_t v = 0;
+	if ((size_t)(r->end - r->p) < n) {
+		r->err = 1;
+		r->p = r->end;
+		return 0;
+	}
+	memcpy(&v, r->p, n);
+	r->p += n;
+	return v;
+}
+
+static void rd_skip(struct rd *r, uint64_t n)
+{
+	if ((uint64_t)(r->end - r->p) < n) {
+		r->err = 1;
+		r->p = r->end;
+		return;
+	}
+	r->p += n;
+}
+
+static uint64_t rd_uleb(struct rd *r)
+{
+	uint64_t v = 0;
+	for (unsigned shift = 0;; shift += 7) {
+		uint8_t b = rd_u8(r);
+		if (shift < 64)
+			v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80) || r->err)
+			return v;
+	}
+}
+
+static int64_t rd_sleb(struct rd *r)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+	uint8_t b;
+	do {
+		b = rd_u8(r);
+		if (shift < 64)
+			v |= (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+	} while ((b & 0x80) && !r->err);
+	if (shift < 64 && (b & 0x40))
+		v |= ~0ull << shift;
+	return (int64_t)v;
+}
+
+/* DW_EH_PE_* (LSB 10.5.1). */
+enum {
+	PE_absptr = 0x00, PE_uleb128 = 0x01, PE_udata2 = 0x02, PE_udata4 = 0x03,
+	PE_udata8 = 0x04, PE_sleb128 = 0x09, PE_sdata2 = 0x0a, PE_sdata4 = 0x0b,
+	PE_sdata8 = 0x0c, PE_pcrel = 0x10, PE_datarel = 0x30, PE_indirect = 0x80,
+	PE_omit = 0xff,
+};
+
+/*
+ * Reads a pointer in encoding enc.  pcrel is relative to the field itself,
+ * datarel to `datarel` (the .eh_frame_hdr start, the only place it is
+ * used on x86-64).  text/func/aligned bases are not used by GNU tools on
+ * x86-64 and are errors; indirect is an error too (we never need to follow
+ * one: personality pointers are only skipped, with skip = 1).
+ */
+static uint64_t rd_ptr(struct rd *r, uint8_t enc, uint64_t datarel, int skip)
+{
+	uint64_t field = (uint64_t)(uintptr_t)r->p, v;
+	switch (enc & 0x0f) {
+	case PE_absptr: case PE_udata8: case PE_sdata8: v = rd_fixed(r, 8); break;
+	case PE_udata2: v = rd_fixed(r, 2); break;
+	case PE_sdata2: v = (uint64_t)(int64_t)(int16_t)rd_fixed(r, 2); break;
+	case PE_udata4: v = rd_fixed(r, 4); break;
+	case PE_sdata4: v = (uint64_t)(int64_t)(int32_t)rd_fixed(r, 4); break;
+	case PE_uleb128: v = rd_uleb(r); break;
+	case PE_sleb128: v = (uint64_t)rd_sleb(r); break;
+	default: r->err = 1; return 0;
+	}
+	if (skip)
+		return 0;
+	switch (enc & 0x70) {
+	case 0: break;
+	case PE_pcrel: v += field; break;
+	case PE_datarel: v += datarel; break;
+	default: r->err = 1; return 0;
+	}
+	if (enc & PE_indirect)
+		r->err = 1;
+	return v;
+}
+
+/*
+ * Finds the FDE that may cover pc in an .eh_frame_hdr (LSB 10.6.2):
+ * version 1, three encodings, eh_frame_ptr, fde_count, then fde_count
+ * sorted (initial location, FDE address) pairs.  Only the table encoding
+ * GNU ld writes (datarel | sdata4) is searched; NULL otherwise.
+ */
+static const uint8_t *hdr_find_fde(const uint8_t *hdr, uint64_t pc)
+{
+	if (hdr[0] != 1 || hdr[3] != (PE_datarel | PE_sdata4))
+		return NULL;
+	struct rd r = { hdr + 4, hdr + 4 + 32, 0 };
+	uint64_t base = (uint64_t)(uintptr_t)hdr;
+	(void)rd_ptr(&r, hdr[1], base, hdr[1] == PE_omit);
+	uint64_t count = hdr[2] == PE_omit ? 0 : rd_ptr(&r, hdr[2], base, 0);
+	if (r.err || count == 0)
+		return NULL;
+	const uint8_t *tab = r.p;
+	uint64_t lo = 0, hi = count;   /* find the last entry with start <= pc */
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		int32_t start;
+		memcpy(&start, tab + mid * 8, 4);
+		if (base + (uint64_t)(int64_t)start <= pc)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	int32_t start, fde;
+	memcpy(&start, tab + lo * 8, 4);
+	memcpy(&fde, tab + lo * 8 + 4, 4);
+	if (base + (uint64_t)(int64_t)start > pc)
+		return NULL;
+	return hdr + fde;
+}
+
+/* ---- CIE and FDE (DWARF 5 6.4.1, LSB 10.6.1) ------------------------------ */
+
+struct cie {
+	uint64_t caf;            /* code alignment factor */
+	int64_t daf;             /* data alignment factor */
+	uint64_t ra_reg;         /* return address column */
+	uint8_t fde_enc;         /* 'R' */
+	uint8_t signal;          /* 'S' */
+	uint8_t has_z;           /* 'z': FDEs carry augmentation data */
+	const uint8_t *insn, *insn_end;
+};
+
+struct fde {
+	uint64_t pc_begin, pc_end;
+	const uint8_t *insn, *insn_end;
+};
+
+/* Reads a length-prefixed record at p: sets r to its body; 0 or -1. */
+static int record_open(const uint8_t *p, struct rd *r)
+{
+	uint32_t len32;
+	memcpy(&len32, p, 4);
+	if (len32 == 0)
+		return -1;
+	if (len32 != 0xffffffffu) {
+		r->p = p + 4;
+		r->end = r->p + len32;
+	} else {
+		uint64_t len64;
+		memcpy(&len64, p + 4, 8);
+		r->p = p + 12;
+		r->end = r->p + len64;
+	}
+	r->err = 0;
+	return 0;
+}
+
+/* Parses the augmentation data of a 'z' CIE (r after the string). */
+static int cie_augmentation(struct rd *r, const char *aug, struct cie *c)
+{
+	uint64_t len = rd_uleb(r);
+	const uint8_t *data_end = r->p + len;
+	if (r->err || len > (uint64_t)(r->end - r->p))
+		return -1;
+	for (const char *a = aug + 1; *a; a++) {
+		if (*a == 'R') {
+			c->fde_enc = rd_u8(r);
+		} else if (*a == 'P') {
+			uint8_t enc = rd_u8(r);
+			if ((enc & 0x70) == 0x50)   /* aligned: not used on x86-64 */
+				return -1;
+			(void)rd_ptr(r, enc, 0, 1);
+		} else if (*a == 'L') {
+			(void)rd_u8(r);
+		} else if (*a == 'S') {
+			c->signal = 1;
+		} else {
+			break;   /* unknown: its data is still skipped by length */
+		}
+	}
+	if (r->err)
+		return -1;
+	r->p = data_end;
+	return 0;
+}
+
+static int cie_parse(const uint8_t *p, struct cie *c)
+{
+	struct rd r;
+	if (record_open(p, &r) < 0 || rd_fixed(&r, 4) != 0)   /* CIE id 0 in .eh_frame */
+		return -1;
+	uint8_t version = rd_u8(&r);
+	const char *aug = (const char *)r.p;
+	while (rd_u8(&r))
+		;
+	if (r.err || (version != 1 && version != 3 && version != 4))
+		return -1;
+	if (version == 4)
+		(void)rd_fixed(&r, 2);   /* address_size, segment_selector_size */
+	memset(c, 0, sizeof *c);
+	c->caf = rd_uleb(&r);
+	c->daf = rd_sleb(&r);
+	c->ra_reg = version == 1 ? rd_u8(&r) : rd_uleb(&r);
+	if (aug[0] == 'z') {
+		c->has_z = 1;
+		if (cie_augmentation(&r, aug, c) < 0)
+			return -1;
+	} else if (aug[0]) {
+		return -1;   /* "eh" and other pre-'z' forms */
+	}
+	c->insn = r.p;
+	c->insn_end = r.end;
+	return r.err ? -1 : 0;
+}
+
+static int fde_parse(const uint8_t *p, struct cie *c, struct fde *f)
+{
+	struct rd r;
+	if (record_open(p, &r) < 0)
+		return -1;
+	const uint8_t *id_field = r.p;
+	uint32_t cie_off = (uint32_t)rd_fixed(&r, 4);
+	if (cie_off == 0 || cie_parse(id_field - cie_off, c) < 0)
+		return -1;
+	f->pc_begin = rd_ptr(&r, c->fde_enc, 0, 0);
+	f->pc_end = f->pc_begin + rd_ptr(&r, c->fde_enc & 0x0f, 0, 0);
+	if (c->has_z) {   /* FDE augmentation data (the LSDA pointer): skipped */
+		uint64_t len = rd_uleb(&r);
+		rd_skip(&r, len);
+	}
+	f->insn = r.p;
+	f->insn_end = r.end;
+	return r.err ? -1 : 0;
+}
+
+/* ---- the call-frame program (DWARF 5 6.4.2) -------------------------------- */
+
+#define NREGS       17   /* x86-64 DWARF 0..16; libunwind rejects higher ones */
+#define DW_RBP      6
+#define DW_RSP      7
+#define DW_RA       16
+#define STATE_DEPTH 8
+
+enum how { H_SAME = 0, H_UNDEF, H_OFFSET, H_REG, H_OTHER };
+
+struct row {
+	int64_t cfa_off;
+	uint64_t cfa_reg;
+	uint8_t cfa_expr;
+	uint8_t how[NREGS];
+	int64_t off[NREGS];
+};
+
+struct vm {
+	struct row cur, init;
+	struct row saved[STATE_DEPTH];
+	int depth;
+	uint64_t loc, target;
+	const struct cie *cie;
+	unsigned why;   /* first reason the row cannot be used, 0 if none */
+};
+
+static void vm_fail(struct vm *vm, unsigned why)
+{
+	if (!vm->why)
+		vm->why = why;
+}
+
+static void vm_set(struct vm *vm, uint64_t reg, enum how how, int64_t off)
+{
+	if (reg >= NREGS) {
+		vm_fail(vm, MT_UNWIND_BAD_CFI);
+		return;
+	}
+	vm->cur.how[reg] = (uint8_t)how;
+	vm->cur.off[reg] = off;
+}
+
+static void vm_restore(struct vm *vm, uint64_t reg)
+{
+	if (reg >= NREGS) {
+		vm_fail(vm, MT_UNWIND_BAD_CFI);
+		return;
+	}
+	vm->cur.how[reg] = vm->init.how[reg];
+	vm->cur.off[reg] = vm->init.off[reg];
+}
+
+/* Moves to loc + delta; returns 1 when that passes the target row. */
+static int vm_advance(struct vm *vm, uint64_t delta)
+{
+	uint64_t next = vm->loc + delta * vm->cie->caf;
+	if (next > vm->target)
+		return 1;
+	vm->loc = next;
+	return 0;
+}
+
+static void vm_def_cfa(struct vm *vm, uint64_t reg, int64_t off)
+{
+	vm->cur.cfa_reg = reg;
+	vm->cur.cfa_off = off;
+	vm->cur.cfa_expr = 0;
+}
+
+/* Ops with a register operand that only describe other registers' rules. */
+static void vm_reg_op(struct vm *vm, uint8_t op, struct rd *r)
+{
+	uint64_t reg = rd_uleb(r);
+	int64_t daf = vm->cie->daf;
+	switch (op) {
+	case 0x05: vm_set(vm, reg, H_OFFSET, (int64_t)rd_uleb(r) * daf); break;  /* offset_extended */
+	case 0x06: vm_restore(vm, reg); break;                                   /* restore_extended */
+	case 0x07: vm_set(vm, reg, H_UNDEF, 0); break;                           /* undefined */
+	case 0x08: vm_set(vm, reg, H_SAME, 0); break;                            /* same_value */
+	case 0x09: (void)rd_uleb(r); vm_set(vm, reg, H_REG, 0); break;           /* register */
+	case 0x10: case 0x16: rd_skip(r, rd_uleb(r)); vm_set(vm, reg, H_OTHER, 0); break; /* (val_)expr. */
+	case 0x11: vm_set(vm, reg, H_OFFSET, rd_sleb(r) * daf); break;           /* offset_extended_sf */
+	case 0x14: (void)rd_uleb(r); vm_set(vm, reg, H_OTHER, 0); break;         /* val_offset */
+	case 0x15: (void)rd_sleb(r); vm_set(vm, reg, H_OTHER, 0); break;         /* val_offset_sf */
+	case 0x2f: vm_set(vm, reg, H_OFFSET, -(int64_t)rd_uleb(r) * daf); break; /* GNU_negative_offset_extended */
+	}
+}
+
+/* Runs one extended (low-6-bits = 0) opcode; returns 1 at the target. */
+static int vm_op(struct vm *vm, uint8_t op, struct rd *r)
+{
+	int64_t daf = vm->cie->daf;
+	uint64_t reg;
+	switch (op) {
+	case 0x00: return 0;                                             /* nop */
+	case 0x01: {                                                     /* set_loc */
+		uint64_t to = rd_ptr(r, vm->cie->fde_enc, 0, 0);
+		if (to > vm->target)
+			return 1;
+		vm->loc = to;
+		return 0;
+	}
+	case 0x02: return vm_advance(vm, rd_fixed(r, 1));                /* advance_loc1 */
+	case 0x03: return vm_advance(vm, rd_fixed(r, 2));                /* advance_loc2 */
+	case 0x04: return vm_advance(vm, rd_fixed(r, 4));                /* advance_loc4 */
+	case 0x0a:                                                       /* remember_state */
+		if (vm->depth == STATE_DEPTH)
+			vm_fail(vm, MT_UNWIND_BAD_CFI);
+		else
+			vm->saved[vm->depth++] = vm->cur;
+		return 0;
+	case 0x0b:                                                       /* restore_state */
+		if (vm->depth == 0)
+			vm_fail(vm, MT_UNWIND_BAD_CFI);
+		else
+			vm->cur = vm->saved[--vm->depth];
+		return 0;
+	case 0x0c: reg = rd_uleb(r); vm_def_cfa(vm, reg, (int64_t)rd_uleb(r)); return 0;
+	case 0x0d: vm->cur.cfa_reg = rd_uleb(r); vm->cur.cfa_expr = 0; return 0; /* def_cfa_register */
+	case 0x0e: vm->cur.cfa_off = (int64_t)rd_uleb(r); return 0;      /* def_cfa_offset */
+	case 0x0f: rd_skip(r, rd_uleb(r)); vm->cur.cfa_expr = 1; return 0; /* def_cfa_expression */
+	case 0x12: reg = rd_uleb(r); vm_def_cfa(vm, reg, rd_sleb(r) * daf); return 0;
+	case 0x13: vm->cur.cfa_off = rd_sleb(r) * daf; return 0;         /* def_cfa_offset_sf */
+	case 0x2e: (void)rd_uleb(r); return 0;                           /* GNU_args_size */
+	case 0x05: case 0x06: case 0x07: case 0x08: case 0x09: case 0x10:
+	case 0x11: case 0x14: case 0x15: case 0x16: case 0x2f:
+		vm_reg_op(vm, op, r);
+		return 0;
+	default:
+		vm_fail(vm, MT_UNWIND_BAD_CFI);
+		return 1;
+	}
+}
+
+/* Runs instructions [p, end) until the row covering vm->target is complete. */
+static void vm_run(struct vm *vm, const uint8_t *p, const uint8_t *end)
+{
+	struct rd r = { p, end, 0 };
+	while (r.p < r.end && !vm->why) {
+		uint8_t op = rd_u8(&r);
+		uint8_t arg = op & 0x3f;
+		int stop;
+		switch (op >> 6) {
+		case 1: stop = vm_advance(vm, arg); break;                               /* advance_loc */
+		case 2: vm_set(vm, arg, H_OFFSET, (int64_t)rd_uleb(&r) * vm->cie->daf); stop = 0; break;
+		case 3: vm_restore(vm, arg); stop = 0; break;                            /* restore */
+		default: stop = vm_op(vm, op, &r); break;
+		}
+		if (r.err)
+			vm_fail(vm, MT_UNWIND_BAD_CFI);
+		if (stop)
+			return;
+	}
+}
+
+/* ---- from a row to a rule word ------------------------------------------- */
+
+static uint64_t rule_from_row(const struct row *row, const struct cie *c)
+{
+	if (c->signal)
+		return rule_unsupported(MT_UNWIND_SIGNAL_FRAME);
+	if (c->ra_reg != DW_RA)
+		return rule_unsupported(MT_UNWIND_RA_RULE);
+	if (row->how[DW_RA] == H_UNDEF || row->how[DW_RBP] == H_UNDEF)
+		return RF_VALID | RF_LAST;
+	if (row->cfa_expr)
+		return rule_unsupported(MT_UNWIND_CFA_EXPR);
+	if (row->cfa_reg != DW_RSP && row->cfa_reg != DW_RBP)
+		return rule_unsupported(MT_UNWIND_CFA_REG);
+	for (int i = 0; i < NREGS; i++)
+		if (row->how[i] == H_OTHER)
+			return rule_unsupported(MT_UNWIND_EXPR_RULE);
+	if (row->how[DW_RA] != H_OFFSET || row->off[DW_RA] != -8)
+		return rule_unsupported(MT_UNWIND_RA_RULE);
+	if (row->how[DW_RSP] != H_SAME && row->how[DW_RSP] != H_UNDEF)
+		return rule_unsupported(MT_UNWIND_RSP_RULE);
+	if (row->cfa_off < -RF_CFA_MAX || row->cfa_off > RF_CFA_MAX)
+		return rule_unsupported(MT_UNWIND_RANGE);
+	uint64_t e = RF_VALID | ((uint64_t)row->cfa_off << RF_CFA_SHIFT);
+	if (row->cfa_reg == DW_RBP)
+		e |= RF_CFA_RBP;
+	if (row->how[DW_RBP] == H_OFFSET) {
+		int64_t off = row->off[DW_RBP];
+		if (off % 8 || off < -1024 || off > 1016)
+			return rule_unsupported(MT_UNWIND_RBP_RULE);
+		e |= RF_RBP_SAVED | ((uint64_t)(uint8_t)(int8_t)(off / 8) << RF_AUX_SHIFT);
+	} else if (row->how[DW_RBP] != H_SAME) {
+		return rule_unsupported(MT_UNWIND_RBP_RULE);
+	}
+	return e;
+}
+
+/* Computes the rule (without tag) for return address ra. */
+static uint64_t rule_compute(uint64_t ra)
+{
+	uint64_t pc = ra - 1;
+	struct dl_find_object fo;
+	if (ra >> USER_PC_BITS)
+		return rule_unsupported(MT_UNWIND_BIG_PC);
+	if (_dl_find_object((void *)(uintptr_t)pc, &fo) != 0 || !fo.dlfo_eh_frame)
+		return rule_unsupported(MT_UNWIND_NO_FDE);
+	const uint8_t *fde_p = hdr_find_fde(fo.dlfo_eh_frame, pc);
+	struct cie cie;
+	struct fde fde;
+	if (!fde_p)
+		return rule_unsupported(MT_UNWIND_NO_FDE);
+	if (fde_parse(fde_p, &cie, &fde) < 0)
+		return rule_unsupported(MT_UNWIND_BAD_CFI);
+	if (pc < fde.pc_begin || pc >= fde.pc_end)
+		return rule_unsupported(MT_UNWIND_NO_FDE);
+	struct vm vm;
+	memset(&vm, 0, sizeof vm);
+	vm.cie = &cie;
+	vm.target = UINT64_MAX;
+	vm_run(&vm, cie.insn, cie.insn_end);
+	vm.init = vm.cur;
+	vm.depth = 0;
+	vm.loc = fde.pc_begin;
+	vm.target = pc;
+	vm_run(&vm, fde.insn, fde.insn_end);
+	if (vm.why)
+		return rule_unsupported(vm.why);
+	return rule_from_row(&vm.cur, &cie);
+}
+
+static UW_COLD uint64_t rule_miss(uint64_t pc)
+{
+	uint64_t e = rule_compute(pc);
+	__atomic_fetch_add(&n_rule_misses, 1, __ATOMIC_RELAXED);
+	if (!(e & RF_VALID))
+		__atomic_fetch_add(&n_rule_unsupported, 1, __ATOMIC_RELAXED);
+	uint64_t tag = pc >> RULE_SET_BITS;
+	if (tag >> 32)
+		return e;   /* uncacheable; e's tag bits stay 0, never a hit */
+	e |= tag;
+	uint64_t *set = &rule_table[(pc & (RULE_SETS - 1)) * 2];
+	uint64_t old = __atomic_load_n(&set[0], __ATOMIC_RELAXED);
+	if (old && (uint32_t)old != (uint32_t)tag)
+		__atomic_store_n(&set[1], old, __ATOMIC_RELAXED);
+	__atomic_store_n(&set[0], e, __ATOMIC_RELAXED);
+	return e;
+}
+
+/* The rule word for return address pc (tag bits included). */
+static inline uint64_t rule_get(uint64_t pc)
+{
+	const uint64_t *set = &rule_table[(pc & (RULE_SETS - 1)) * 2];
+	uint64_t tag = pc >> RULE_SET_BITS;
+	uint64_t e = __atomic_load_n(&set[0], __ATOMIC_RELAXED);
+	if (UW_LIKELY((uint32_t)e == tag))
+		return e;
+	e = __atomic_load_n(&set[1], __ATOMIC_RELAXED);
+	if (UW_LIKELY((uint32_t)e == tag))
+		return e;
+	return rule_miss(pc);
+}
+
+/* ---- memo ----------------------------------------------------------------- */
+
+/* Progress of checking the memo's stack words during one capture. */
+struct memo_check {
+	int verified;   /* words of depths 1..verified hold their old values */
+	int bad_from;   /* a word of this depth changed: no match at >= it */
+	int end_done;   /* the word that ended the old stack was checked */
+};
+
+static inline uint64_t load_word(uint64_t addr)
+{
+	return *(const volatile uint64_t *)(uintptr_t)addr;
+}
+
+/*
+ * 1 if unwinding from memo depth d still reads what it read last time:
+ * for each depth k in 1..d, the return address slot of frame k (just
+ * below the sp of frame k-1) and, where frame k-1's rbp matters, frame
+ * k's rbp save slot.  Independent loads; done once per capture at most.
+ */
+static int memo_words_ok(const struct mt_unwind_thread *ut, int d, struct memo_check *mc)
+{
+	if (d >= mc->bad_from)
+		return 0;
+	if (!mc->end_done) {
+		if (ut->end_addr && load_word(ut->end_addr) != ut->end_val) {
+			mc->bad_from = 0;
+			return 0;
+		}
+		mc->end_done = 1;
+	}
+	const struct mt_unwind_frame *m = ut->memo;
+	for (int k = mc->verified + 1; k <= d; k++) {
+		if (load_word(m[k - 1].sp - 8) != m[k - 1].pc ||
+		    (m[k].rbp_slot && ut->memo_need_rbp[k - 1] &&
+		     load_word(m[k].rbp_slot) != m[k - 1].rbp)) {
+			mc->bad_from = k;
+			return 0;
+		}
+	}
+	mc->verified = d;
+	return 1;
+}
+
+/* Appends cur[0..n) (innermost first) above memo depth base (-1: none). */
+static void memo_store(struct mt_unwind_thread *ut, int n, int base)
+{
+	int need = base >= 0 ? ut->memo_need_rbp[base] : 0;
+	for (int j = 0; j < n; j++) {
+		int i = n - 1 - j, d = base + 1 + j;
+		uint8_t rule = ut->cur_rule[i];
+		need = (rule & 1) || (!(rule & 2) && need);
+		ut->memo[d] = ut->cur[i];
+		ut->memo_need_rbp[d] = (uint8_t)need;
+	}
+	ut->memo_n = (uint32_t)(base + 1 + n);
+	ut->memo_gen = __atomic_load_n(&rule_gen, __ATOMIC_RELAXED);
+}
+
+/* ---- capture -------------------------------------------------------------- */
+
+int mt_unwind_thread_init(struct mt_unwind_thread *ut)
+{
+	pthread_attr_t a;
+	void *addr;
+	size_t size;
+	if (pthread_getattr_np(pthread_self(), &a) != 0) {
+		ut->bounds_failed = 1;
+		return -1;
+	}
+	int rc = pthread_attr_getstack(&a, &addr, &size);
+	pthread_attr_destroy(&a);
+	if (rc != 0 || !size) {
+		ut->bounds_failed = 1;
+		return -1;
+	}
+	ut->stack_lo = (uintptr_t)addr;
+	ut->stack_hi = (uintptr_t)addr + size;
+	return 0;
+}
+
+void mt_unwind_set_memo(struct mt_unwind_thread *ut, int on)
+{
+	ut->memo_off = !on;
+	ut->memo_n = 0;
+}
+
+void mt_unwind_invalidate(void)
+{
+	__atomic_fetch_add(&rule_gen, 1, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < sizeof rule_table / sizeof rule_table[0]; i++)
+		__atomic_store_n(&rule_table[i], 0, __ATOMIC_RELAXED);
+}
+
+void mt_unwind_global_stats(struct mt_unwind_global_stats *out)
+{
+	out->rule_misses = __atomic_load_n(&n_rule_misses, __ATOMIC_RELAXED);
+	out->rule_unsupported = __atomic_load_n(&n_rule_unsupported, __ATOMIC_RELAXED);
+}
+
+const char *mt_unwind_why_name(unsigned why)
+{
+	static const char *const names[MT_UNWIND_WHY_COUNT] = {
+		[MT_UNWIND_OK] = "ok",
+		[MT_UNWIND_NO_FDE] = "no FDE",
+		[MT_UNWIND_BAD_CFI] = "bad or unknown CFI",
+		[MT_UNWIND_SIGNAL_FRAME] = "signal frame",
+		[MT_UNWIND_CFA_EXPR] = "CFA expression",
+		[MT_UNWIND_CFA_REG] = "CFA register not rsp/rbp",
+		[MT_UNWIND_RA_RULE] = "return address rule",
+		[MT_UNWIND_RBP_RULE] = "rbp rule",
+		[MT_UNWIND_RSP_RULE] = "rsp rule",
+		[MT_UNWIND_EXPR_RULE] = "expression rule",
+		[MT_UNWIND_RANGE] = "offset out of range",
+		[MT_UNWIND_BIG_PC] = "address above 2^47",
+		[MT_UNWIND_BOUNDS] = "outside the stack",
+		[MT_UNWIND_OFF_STACK] = "not on the thread stack",
+	};
+	return why < MT_UNWIND_WHY_COUNT && names[why] ? names[why] : "?";
+}
+
+/*
+ * The whole capture by libunwind.  unw_backtrace's list starts inside this
+ * file; the frames from our return address ra0 on are the answer.
+ */
+static UW_COLD int capture_fallback(struct mt_unwind_thread *ut, uint64_t *ips, int max,
+                                    uint64_t ra0, unsigned why, uint64_t pc)
+{
+	enum { SKIP_MAX = 8 };
+	void *tmp[MT_UNWIND_MAX_FRAMES + SKIP_MAX];
+	ut->memo_n = 0;
+	ut->stats.fallbacks++;
+	ut->stats.fallback_pc = pc;
+	ut->stats.fallback_why = why;
+	ut->stats.by_why[why < MT_UNWIND_WHY_COUNT ? why : 0]++;
+	int got = unw_backtrace(tmp, max + SKIP_MAX);
+	int s = 0;
+	while (s < got && s < SKIP_MAX && (uint64_t)(uintptr_t)tmp[s] != ra0)
+		s++;
+	if (s >= got || s >= SKIP_MAX)
+		return 0;
+	int n = got - s < max ? got - s : max;
+	for (int i = 0; i < n; i++)
+		ips[i] = (uint64_t)(uintptr_t)tmp[s + i];
+	ut->stats.frames += (uint64_t)n;
+	return n;
+}
+
+/* Completes a capture that reached memo depth md after n new frames. */
+static int capture_reuse(struct mt_unwind_thread *ut, uint64_t *ips, int max, int n, int md,
+                         uint64_t rbp, int *reused_outer)
+{
+	int total = n + md + 1;
+	if (total > max) {   /* truncated: the outer ends are not comparable */
+		for (int k = 0; n + k < max; k++)
+			ips[n + k] = ut->memo[md - k].pc;
+		ut->memo_n = 0;
+		ut->stats.frames += (uint64_t)max;
+		return max;
+	}
+	for (int k = 0; k <= md; k++)
+		ips[n + k] = ut->memo[md - k].pc;
+	ut->memo[md].rbp = rbp;
+	memo_store(ut, n, md);
+	*reused_outer = md + 1;
+	ut->stats.memo_hits++;
+	ut->stats.frames += (uint64_t)total;
+	ut->stats.frames_reused += (uint64_t)(md + 1);
+	return total;
+}
+
+static int capture_done(struct mt_unwind_thread *ut, int n, int memo_ok)
+{
+	if (memo_ok)
+		memo_store(ut, n, -1);
+	else
+		ut->memo_n = 0;
+	ut->stats.frames += (uint64_t)n;
+	return n;
+}
+
+/*
+ * The unwinding loop.  Entered from mt_unwind_capture (assembly, below)
+ * with the capture call's stack pointer (pointing at its return address)
+ * and rbp, which are the caller's registers at the call.
+ *
+ * State (pc, sp, rbp) of frame n: pc its return address, sp the stack
+ * pointer after that return, rbp its rbp then.  Per frame: rule lookup,
+ * CFA, caller's rbp (if saved), return address at CFA - 8.
+ */
+__attribute__((used, visibility("hidden"))) int
+mt_unwind_capture_impl(struct mt_unwind_thread *ut, uint64_t *ips, int max, int *reused_outer,
+                       uint64_t entry_sp, uint64_t entry_rbp)
+{
+	int ignored;
+	if (!reused_outer)
+		reused_outer = &ignored;
+	*reused_outer = 0;
+	ut->stats.captures++;
+	if (max > MT_UNWIND_MAX_FRAMES)
+		max = MT_UNWIND_MAX_FRAMES;
+	if (max <= 0)
+		return 0;
+	if (UW_UNLIKELY(!ut->stack_hi) && !ut->bounds_failed)
+		mt_unwind_thread_init(ut);
+	uint64_t lo = ut->stack_lo, hi = ut->stack_hi;
+	uint64_t ra0 = load_word(entry_sp);
+	if (UW_UNLIKELY(entry_sp - lo >= hi - lo || entry_sp + 8 > hi))
+		return capture_fallback(ut, ips, max, ra0, MT_UNWIND_OFF_STACK, 0);
+
+	uint64_t pc = ra0, sp = entry_sp + 8, rbp = entry_rbp;
+	int md = -1;
+	if (ut->memo_n && !ut->memo_off &&
+	    ut->memo_gen == __atomic_load_n(&rule_gen, __ATOMIC_RELAXED))
+		md = (int)ut->memo_n - 1;
+	struct memo_check mc = { 0, md + 1, 0 };
+	for (int n = 0;; n++) {
+		if (md >= 0) {
+			while (md >= 0 && ut->memo[md].sp < sp)
+				md--;
+			if (md >= 0 && ut->memo[md].sp == sp && ut->memo[md].pc == pc &&
+			    (!ut->memo_need_rbp[md] || ut->memo[md].rbp == rbp) &&
+			    memo_words_ok(ut, md, &mc))
+				return capture_reuse(ut, ips, max, n, md, rbp, reused_outer);
+		}
+		if (UW_UNLIKELY(n == max))
+			return capture_done(ut, n, 0);
+		uint64_t e = rule_get(pc);
+		struct mt_unwind_frame *f = &ut->cur[n];
+		ips[n] = pc;
+		f->pc = pc;
+		f->sp = sp;
+		f->rbp = rbp;
+		f->rbp_slot = 0;
+		ut->cur_rule[n] = (uint8_t)((e >> 33) & 3);
+		if (UW_UNLIKELY((e & (RF_VALID | RF_LAST)) != RF_VALID)) {
+			if (!(e & RF_VALID))
+				return capture_fallback(ut, ips, max, ra0, rule_why(e), pc);
+			ut->end_addr = 0;
+			return capture_done(ut, n + 1, 1);
+		}
+		uint64_t cfa = ((e & RF_CFA_RBP) ? rbp : sp) + (uint64_t)rule_cfa_off(e);
+		if (UW_UNLIKELY(cfa < sp + 8 || cfa > hi))
+			return capture_fallback(ut, ips, max, ra0, MT_UNWIND_BOUNDS, pc);
+		if (e & RF_RBP_SAVED) {
+			uint64_t slot = cfa + (uint64_t)rule_rbp_off(e);
+			if (UW_UNLIKELY(slot < sp || slot > cfa - 16))
+				return capture_fallback(ut, ips, max, ra0, MT_UNWIND_BOUNDS, pc);
+			f->rbp_slot = slot;
+			rbp = load_word(slot);
+		}
+		uint64_t ra = load_word(cfa - 8);
+		sp = cfa;
+		if (UW_UNLIKELY(ra < MIN_PC)) {
+			ut->end_addr = cfa - 8;
+			ut->end_val = ra;
+			return capture_done(ut, n + 1, 1);
+		}
+		pc = ra;
+	}
+}
+
+/*
+ * int mt_unwind_capture(ut, ips, max, reused_outer): passes the caller's
+ * stack pointer (at the return address) and rbp to the C loop in the two
+ * free argument registers, and tail-jumps to it, so the loop returns
+ * straight to the caller.  Its own CFI is the plain entry rule.
+ */
+__asm__(
+	".text\n"
+	".globl mt_unwind_capture\n"
+	".hidden mt_unwind_capture\n"
+	".type mt_unwind_capture, @function\n"
+	".p2align 4\n"
+	"mt_unwind_capture:\n"
+	"\t.cfi_startproc\n"
+	"\tendbr64\n"
+	"\tmovq %rsp, %r8\n"
+	"\tmovq %rbp, %r9\n"
+	"\tjmp mt_unwind_capture_impl\n"
+	"\t.cfi_endproc\n"
+	".size mt_unwind_capture, .-mt_unwind_capture\n");

@@ -1,0 +1,471 @@
+/*
+ * The writer: one background thread that turns thread chunks and small
+ * records into compressed blocks on disk, and samples the process.
+ *
+ * Threads hand over full chunks (mt_writer_submit) through a bounded
+ * queue; when the writer lags, producers wait rather than grow memory
+ * without limit.  Blocks are closed at MT_BLOCK_TARGET raw bytes or after
+ * MT_BLOCK_MAX_AGE_MS, so a process killed with SIGKILL loses at most that
+ * much besides what sat in thread buffers.
+ *
+ * zstd's memory comes from mmap through a custom allocator, so the
+ * recorder never calls the malloc it observes and its size is counted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY  /* ZSTD_customMem: zstd allocates through our mmap */
+#include <zstd.h>
+#include "record.h"
+
+#define MT_QUEUE_MAX        64    /* chunks waiting for the writer (x 128 KiB) */
+#define MT_POOL_MAX         64    /* empty chunk buffers kept for reuse */
+#define MT_BLOCK_MAX_AGE_MS 1000
+#define MT_CLOCK_EVERY_MS   1000
+#define MT_DEFAULT_INTERVAL_MS 100
+
+static pthread_mutex_t wlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wcond = PTHREAD_COND_INITIALIZER;   /* work for the writer */
+static pthread_cond_t room = PTHREAD_COND_INITIALIZER;    /* space for producers */
+static uint8_t *queue[MT_QUEUE_MAX];
+static size_t q_len;
+static uint8_t *pool[MT_POOL_MAX];
+static size_t pool_len;
+static uint8_t *side, *side_spare;
+static size_t side_len;
+static int quit, thread_running;
+static pthread_t writer_thread;
+
+/* Touched by the writer thread only (or by the finishing thread after join). */
+static int fd = -1;
+static uint8_t *block, *cblock;
+static size_t block_len, cblock_cap;
+static ZSTD_CCtx *cctx;
+static uint64_t raw_total, written_total, events_total;
+static uint64_t block_opened_ns, last_clock_ns, last_sample_ns;
+static unsigned interval_ms = MT_DEFAULT_INTERVAL_MS;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- zstd memory through mmap ------------------------------------------ */
+static void *zalloc(void *opaque, size_t n)
+{
+	uint8_t *p = mt_mem_alloc(n + 16);
+	if (!p)
+		return NULL;
+	*(size_t *)p = n + 16;
+	return p + 16;
+}
+
+static void zfree(void *opaque, void *ptr)
+{
+	if (ptr)
+		mt_mem_free((uint8_t *)ptr - 16, *(size_t *)((uint8_t *)ptr - 16));
+}
+
+/* ---- file output ---------------------------------------------------------- */
+static int write_all(const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+		written_total += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Compresses the pending raw records into one block and writes it. */
+static void block_close(void)
+{
+	if (!block_len || fd < 0) {
+		block_len = 0;
+		return;
+	}
+	size_t c = ZSTD_compress2(cctx, cblock + MT_BLOCK_HEADER_SIZE, cblock_cap - MT_BLOCK_HEADER_SIZE,
+	                          block, block_len);
+	if (ZSTD_isError(c)) {
+		mt_diag("compression failed", ZSTD_getErrorName(c));
+		block_len = 0;
+		return;
+	}
+	struct mt_block_header h = { MT_BLOCK_MAGIC, (uint32_t)c, (uint32_t)block_len, 0 };
+	h.check = mt_block_check(h.magic, h.comp_size, h.raw_size);
+	memcpy(cblock, &h, sizeof h);
+	if (write_all(cblock, MT_BLOCK_HEADER_SIZE + c) < 0) {
+		mt_diag("cannot write the trace; recording stops", strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	raw_total += block_len;
+	block_len = 0;
+}
+
+/* Appends bytes to the block; closes it first when they would not fit. */
+static void block_add(const uint8_t *p, size_t n)
+{
+	if (block_len + n > MT_BLOCK_TARGET + MT_THREAD_BUF_BYTES)
+		block_close();
+	if (!block_len)
+		block_opened_ns = mono_ns();
+	memcpy(block + block_len, p, n);
+	block_len += n;
+	if (block_len >= MT_BLOCK_TARGET)
+		block_close();
+}
+
+static void add_record(uint8_t kind, const uint8_t *payload, size_t len)
+{
+	uint8_t hdr[1 + MT_VARINT_MAX], *p = hdr;
+	*p++ = kind;
+	p = mt_put_varint(p, len);
+	block_add(hdr, (size_t)(p - hdr));
+	block_add(payload, len);
+}
+
+/* ---- small records from any thread -------------------------------------- */
+void mt_writer_record(uint8_t kind, const uint8_t *payload, size_t len)
+{
+	size_t need = 1 + MT_VARINT_MAX + len;
+	if (!side || need > MT_SIDE_BYTES)
+		return;
+	int self = thread_running && pthread_equal(pthread_self(), writer_thread);
+	mt_depth++;
+	pthread_mutex_lock(&wlock);
+	while (side_len + need > MT_SIDE_BYTES && thread_running && !quit && !self) {
+		pthread_cond_signal(&wcond);
+		pthread_cond_wait(&room, &wlock);
+	}
+	if (side_len + need <= MT_SIDE_BYTES) {
+		uint8_t *p = side + side_len;
+		*p++ = kind;
+		p = mt_put_varint(p, len);
+		memcpy(p, payload, len);
+		side_len = (size_t)(p + len - side);
+	}
+	pthread_mutex_unlock(&wlock);
+	mt_depth--;
+}
+
+/* ---- chunk buffers -------------------------------------------------------- */
+uint8_t *mt_writer_get_buffer(void)
+{
+	uint8_t *b = NULL;
+	pthread_mutex_lock(&wlock);
+	if (pool_len)
+		b = pool[--pool_len];
+	pthread_mutex_unlock(&wlock);
+	return b ? b : mt_mem_alloc(MT_THREAD_BUF_BYTES);
+}
+
+static void put_buffer_locked(uint8_t *b)
+{
+	if (pool_len < MT_POOL_MAX)
+		pool[pool_len++] = b;
+	else
+		mt_mem_free(b, MT_THREAD_BUF_BYTES);
+}
+
+void mt_writer_submit(uint8_t *chunk)
+{
+	const struct mt_events_header *h = (const void *)chunk;
+	pthread_mutex_lock(&wlock);
+	while (q_len == MT_QUEUE_MAX && thread_running && !quit) {
+		pthread_cond_signal(&wcond);
+		pthread_cond_wait(&room, &wlock);
+	}
+	if (q_len < MT_QUEUE_MAX) {
+		queue[q_len++] = chunk;
+		events_total += h->n_events;
+	} else {
+		put_buffer_locked(chunk);  /* no writer and no room: cannot happen in practice */
+	}
+	if (q_len >= MT_QUEUE_MAX / 2)
+		pthread_cond_signal(&wcond);
+	pthread_mutex_unlock(&wlock);
+}
+
+/* Moves queued chunks and side records into blocks.  Writer side only. */
+static void drain(void)
+{
+	uint8_t *local[MT_QUEUE_MAX];
+	size_t n;
+	pthread_mutex_lock(&wlock);
+	n = q_len;
+	memcpy(local, queue, n * sizeof local[0]);
+	q_len = 0;
+	uint8_t *s = side;
+	size_t s_len = side_len;
+	side = side_spare;
+	side_spare = s;
+	side_len = 0;
+	pthread_cond_broadcast(&room);
+	pthread_mutex_unlock(&wlock);
+
+	block_add(s, s_len);
+	for (size_t i = 0; i < n; i++) {
+		const struct mt_events_header *h = (const void *)local[i];
+		block_add(local[i], MT_EVENTS_HEADER_SIZE + h->len);
+	}
+	pthread_mutex_lock(&wlock);
+	for (size_t i = 0; i < n; i++)
+		put_buffer_locked(local[i]);
+	pthread_mutex_unlock(&wlock);
+}
+
+/* ---- sampling ------------------------------------------------------------- */
+static size_t read_file(const char *path, char *buf, size_t len)
+{
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return 0;
+	ssize_t n = read(f, buf, len - 1);
+	close(f);
+	buf[n > 0 ? n : 0] = 0;
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* Value in kB after "key:" in a /proc status-style text, in bytes; 0 if absent. */
+static uint64_t status_kb(const char *text, const char *key)
+{
+	const char *p = strstr(text, key);
+	if (!p)
+		return 0;
+	p += strlen(key);
+	while (*p == ' ' || *p == '\t' || *p == ':')
+		p++;
+	uint64_t v = 0;
+	while (*p >= '0' && *p <= '9')
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	return v;
+}
+
+static uint8_t *put_kv(uint8_t *p, uint32_t key, uint64_t v)
+{
+	p = mt_put_varint(p, key);
+	return mt_put_varint(p, v);
+}
+
+static void write_clock(void)
+{
+	struct timespec rt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	uint8_t rec[40], *p = rec;
+	uint64_t t = mt_ticks_after();
+	p = mt_put_varint(p, t);
+	p = mt_put_varint(p, mono_ns());
+	p = mt_put_varint(p, (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec);
+	add_record(MT_REC_CLOCK, rec, (size_t)(p - rec));
+}
+
+static void write_sample(void)
+{
+	char text[4096];
+	uint8_t rec[256], *p = rec;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t rss = 0;
+	if (read_file("/proc/self/statm", text, sizeof text)) {
+		const char *s = text;
+		while (*s && *s != ' ')
+			s++;
+		while (*s == ' ')
+			s++;
+		while (*s >= '0' && *s <= '9')
+			rss = rss * 10 + (uint64_t)(*s++ - '0');
+	}
+	read_file("/proc/self/status", text, sizeof text);
+	p = mt_put_varint(p, mt_ticks_after());
+	p = mt_put_varint(p, 6);
+	p = put_kv(p, MT_S_RSS_BYTES, rss * page);
+	p = put_kv(p, MT_S_VMHWM_BYTES, status_kb(text, "VmHWM") * 1024);
+	p = put_kv(p, MT_S_VMPEAK_BYTES, status_kb(text, "VmPeak") * 1024);
+	p = put_kv(p, MT_S_THREADS, status_kb(text, "Threads"));
+	p = put_kv(p, MT_S_RECORDER_BYTES, mt_mem_current());
+	p = put_kv(p, MT_S_RSS_ANON_BYTES, status_kb(text, "RssAnon") * 1024);
+	add_record(MT_REC_SAMPLE, rec, (size_t)(p - rec));
+}
+
+static void write_process(void)
+{
+	static uint8_t rec[16384];
+	char exe[4096], cmd[8192];
+	uint8_t *p = rec;
+	struct timespec rt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[n > 0 ? n : 0] = 0;
+	size_t clen = read_file("/proc/self/cmdline", cmd, sizeof cmd);
+	p = mt_put_varint(p, (uint64_t)getpid());
+	p = mt_put_varint(p, (uint64_t)getppid());
+	p = mt_put_varint(p, (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec);
+	p = mt_put_str(p, exe, sizeof exe);
+	size_t argc = 0;
+	for (size_t i = 0; i < clen; i++)
+		argc += cmd[i] == 0;
+	p = mt_put_varint(p, argc);
+	for (size_t i = 0; i < clen;) {
+		p = mt_put_str(p, cmd + i, 4096);
+		i += strlen(cmd + i) + 1;
+	}
+	p = mt_put_varint(p, (uint64_t)sysconf(_SC_PAGESIZE));
+	add_record(MT_REC_PROCESS, rec, (size_t)(p - rec));
+}
+
+static void periodic(void)
+{
+	uint64_t now = mono_ns();
+	if (now - last_sample_ns >= (uint64_t)interval_ms * 1000000u) {
+		last_sample_ns = now;
+		write_sample();
+		mt_modules_scan();
+	}
+	if (now - last_clock_ns >= (uint64_t)MT_CLOCK_EVERY_MS * 1000000u) {
+		last_clock_ns = now;
+		write_clock();
+	}
+	if (block_len && now - block_opened_ns >= (uint64_t)MT_BLOCK_MAX_AGE_MS * 1000000u)
+		block_close();
+}
+
+static void *writer_main(void *arg)
+{
+	mt_depth++;  /* nothing this thread allocates is the program's */
+	drain();
+	block_close();  /* the module list, at once */
+	pthread_mutex_lock(&wlock);
+	while (!quit) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10 * 1000000;  /* wake at least every 10 ms */
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&wcond, &wlock, &ts);
+		pthread_mutex_unlock(&wlock);
+		drain();
+		periodic();
+		pthread_mutex_lock(&wlock);
+	}
+	pthread_mutex_unlock(&wlock);
+	return NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+int mt_writer_open(const char *path)
+{
+	const char *iv = getenv("MEMTRIAGE_INTERVAL_MS");
+	if (iv && *iv) {
+		unsigned v = 0;
+		for (const char *s = iv; *s >= '0' && *s <= '9'; s++)
+			v = v * 10 + (unsigned)(*s - '0');
+		if (v)
+			interval_ms = v;
+	}
+	ZSTD_customMem mem = { zalloc, zfree, NULL };
+	cctx = ZSTD_createCCtx_advanced(mem);
+	cblock_cap = MT_BLOCK_HEADER_SIZE + ZSTD_compressBound(MT_BLOCK_TARGET + MT_THREAD_BUF_BYTES);
+	block = mt_mem_alloc(MT_BLOCK_TARGET + MT_THREAD_BUF_BYTES);
+	cblock = mt_mem_alloc(cblock_cap);
+	side = mt_mem_alloc(MT_SIDE_BYTES);
+	side_spare = mt_mem_alloc(MT_SIDE_BYTES);
+	if (!cctx || !block || !cblock || !side || !side_spare)
+		return -ENOMEM;
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, MT_ZSTD_LEVEL);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	struct mt_file_header h;
+	memset(&h, 0, sizeof h);
+	memcpy(h.magic, MT_FILE_MAGIC, 8);
+	h.major = MT_FORMAT_MAJOR;
+	h.minor = MT_FORMAT_MINOR;
+	h.header_size = MT_FILE_HEADER_SIZE;
+	h.flags = MT_TICKS_ARE_TSC ? MT_FILE_TSC : 0;
+	if (write_all((const uint8_t *)&h, sizeof h) < 0)
+		return -errno;
+	write_process();
+	write_clock();
+	block_close();  /* a process killed at once still leaves who it was */
+	last_clock_ns = last_sample_ns = mono_ns();
+	return 0;
+}
+
+int mt_writer_start(void)
+{
+	mt_depth++;
+	int r = pthread_create(&writer_thread, NULL, writer_main, NULL);
+	mt_depth--;
+	if (r)
+		return -r;
+	pthread_mutex_lock(&wlock);
+	thread_running = 1;
+	pthread_mutex_unlock(&wlock);
+	return 0;
+}
+
+static void write_stats(void)
+{
+	uint8_t rec[128], *p = rec;
+	p = mt_put_varint(p, 6);
+	p = put_kv(p, MT_ST_EVENTS, events_total);
+	p = put_kv(p, MT_ST_BYTES_RAW, raw_total + block_len);
+	p = put_kv(p, MT_ST_BYTES_WRITTEN, written_total);
+	p = put_kv(p, MT_ST_RECORDER_PEAK_BYTES, mt_mem_peak());
+	p = put_kv(p, MT_ST_THREADS, mt_thread_count());
+	p = put_kv(p, MT_ST_NODES, mt_stack_nodes());
+	add_record(MT_REC_STATS, rec, (size_t)(p - rec));
+}
+
+void mt_writer_stop(enum mt_end_reason why)
+{
+	pthread_mutex_lock(&wlock);
+	int running = thread_running;
+	quit = 1;
+	pthread_cond_broadcast(&wcond);
+	pthread_cond_broadcast(&room);
+	pthread_mutex_unlock(&wlock);
+	if (running)
+		pthread_join(writer_thread, NULL);
+	if (fd < 0)
+		return;
+	drain();
+	mt_modules_scan();
+	drain();
+	write_sample();
+	write_clock();
+	write_stats();
+	uint8_t rec[24], *p = rec;
+	p = mt_put_varint(p, mt_ticks_after());
+	p = mt_put_varint(p, (uint64_t)why);
+	add_record(MT_REC_END, rec, (size_t)(p - rec));
+	block_close();
+	close(fd);
+	fd = -1;
+}
+
+void mt_writer_lock(void) { pthread_mutex_lock(&wlock); }
+void mt_writer_unlock(void) { pthread_mutex_unlock(&wlock); }
+
+void mt_writer_child_reset(void)
+{
+	/* The writer thread does not exist in the child; its file is the parent's. */
+	thread_running = 0;
+	quit = 1;
+	if (fd >= 0)
+		close(fd);
+	fd = -1;
+}

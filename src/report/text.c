@@ -1,0 +1,414 @@
+/*
+ * Text reporter: the report a person reads in a terminal, at most
+ * MT_REPORT_WIDTH columns.  SUMMARY lines start at column 0 with a fixed
+ * prefix followed by a plain integer ("peak heap: 1234 bytes ...") so
+ * scripts and tests can parse them; human-readable sizes follow in
+ * parentheses.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "report/report.h"
+
+#define BAR_WIDTH     30
+#define FILE_COLS     48   /* source paths longer than this keep their tail */
+#define HIST_ROWS     32
+
+struct tw {
+	FILE *f;
+	const struct mt_analysis *a;
+	const struct mt_trace *tr;
+	const struct mt_report_opts *o;
+};
+
+/* Prints s, cut to `width` columns with "..." when longer, and a newline. */
+static void put_line(FILE *f, const char *s, int width)
+{
+	int len = (int)strlen(s);
+	if (len <= width)
+		fprintf(f, "%s\n", s);
+	else
+		fprintf(f, "%.*s...\n", width - 3, s);
+}
+
+static void section(FILE *f, const char *title)
+{
+	fprintf(f, "\n%s\n", title);
+}
+
+/* ---- header ------------------------------------------------------------- */
+
+static void command_line(const struct mt_trace *tr, char *buf, size_t cap)
+{
+	size_t o = 0;
+	buf[0] = 0;
+	for (int i = 0; i < tr->argc && o + 1 < cap; i++)
+		o += (size_t)snprintf(buf + o, cap - o, "%s%s", i ? " " : "", tr->argv[i]);
+	if (!buf[0] && tr->exe)
+		snprintf(buf, cap, "%s", tr->exe);
+	if (!buf[0])
+		snprintf(buf, cap, "(unknown)");
+}
+
+static void write_header(struct tw *w)
+{
+	const struct mt_trace *tr = w->tr;
+	char cmd[1024], line[1200], b1[MT_FMT_LEN], b2[MT_FMT_LEN], when[64] = "";
+	const char *path = w->o->trace_path ? w->o->trace_path : tr->path;
+
+	fprintf(w->f, "MEMTRIAGE REPORT\n");
+	command_line(tr, cmd, sizeof(cmd));
+	snprintf(line, sizeof(line), "command:  %s", cmd);
+	put_line(w->f, line, MT_REPORT_WIDTH);
+	if (tr->start_realtime_ns) {
+		time_t t = (time_t)(tr->start_realtime_ns / 1000000000u);
+		struct tm tm;
+		if (localtime_r(&t, &tm))
+			strftime(when, sizeof(when), ", started %Y-%m-%d %H:%M:%S", &tm);
+	}
+	if (tr->pid)
+		fprintf(w->f, "process:  pid %u, %u thread%s%s\n", tr->pid, w->a->n_threads,
+		        w->a->n_threads == 1 ? "" : "s", when);
+	else
+		fprintf(w->f, "process:  unknown (no process record in the trace)\n");
+	fprintf(w->f, "duration: %s\n", mt_fmt_duration(b1, w->a->duration_ns));
+	snprintf(line, sizeof(line), "trace:    %s (%s, %s events)", path ? path : "?",
+	         mt_fmt_size(b1, tr->file_size), mt_fmt_count(b2, w->a->n_events));
+	put_line(w->f, line, MT_REPORT_WIDTH);
+	if (w->a->end_kind == MT_ENDED_CUT)
+		fprintf(w->f, "WARNING: the trace was cut (the process crashed, was killed, or is still "
+		        "running);\n         figures cover what was recorded until then.\n");
+	else if (w->a->end_kind == MT_ENDED_EXEC)
+		fprintf(w->f, "note:     the process called exec(); the new program was not recorded.\n");
+	if (tr->lost_events || mt_trace_stat(tr, MT_ST_DROPPED, 0))
+		fprintf(w->f, "WARNING: %" PRIu64 " events lost and %" PRIu64 " dropped by the recorder; "
+		        "figures are approximate.\n", tr->lost_events, mt_trace_stat(tr, MT_ST_DROPPED, 0));
+}
+
+/* ---- summary ------------------------------------------------------------ */
+
+static const char *end_phrase(enum mt_end_kind k)
+{
+	switch (k) {
+	case MT_ENDED_EXIT: return "leaked at exit";
+	case MT_ENDED_EXEC: return "live at exec";
+	default:            return "live when the trace was cut";
+	}
+}
+
+static void write_anomalies(struct tw *w)
+{
+	const struct mt_analysis *a = w->a;
+	char b[MT_FMT_LEN];
+	if (a->failed_calls)
+		fprintf(w->f, "failed allocations: %" PRIu64 " (returned NULL)\n", a->failed_calls);
+	if (a->unknown_frees)
+		fprintf(w->f, "frees of unknown blocks: %" PRIu64 " (allocated before recording "
+		        "started, or outside the hooks)\n", a->unknown_frees);
+	if (a->double_allocs)
+		fprintf(w->f, "anomalies: %" PRIu64 " allocations of an address already live "
+		        "(the older block was counted as freed)\n", a->double_allocs);
+	if (a->unknown_func)
+		fprintf(w->f, "unknown allocation functions: %s events\n",
+		        mt_fmt_count(b, a->unknown_func));
+}
+
+static void write_summary(struct tw *w)
+{
+	const struct mt_analysis *a = w->a;
+	char b1[MT_FMT_LEN], b2[MT_FMT_LEN];
+	section(w->f, "SUMMARY");
+	fprintf(w->f, "calls to allocation functions: %" PRIu64, a->alloc_calls);
+	if (a->duration_ns >= 1000000)
+		fprintf(w->f, " (%s per second)",
+		        mt_fmt_count(b1, (uint64_t)((double)a->alloc_calls * 1e9 / (double)a->duration_ns)));
+	fprintf(w->f, "\nfree calls: %" PRIu64 "\n", a->free_calls);
+	fprintf(w->f, "bytes allocated: %" PRIu64 " bytes (%s)\n", a->bytes_allocated,
+	        mt_fmt_size(b1, a->bytes_allocated));
+	fprintf(w->f, "temporary allocations: %" PRIu64 " (%s of calls)\n", a->temporary,
+	        mt_fmt_percent(b1, a->temporary, a->alloc_calls));
+	fprintf(w->f, "peak heap: %" PRIu64 " bytes (%s) in %" PRIu64 " blocks at %s\n",
+	        a->peak_bytes, mt_fmt_size(b1, a->peak_bytes), a->peak_blocks,
+	        mt_fmt_duration(b2, a->peak_t_ns));
+	if (a->have_rss)
+		fprintf(w->f, "peak RSS: %" PRIu64 " bytes (%s)\n", a->peak_rss_bytes,
+		        mt_fmt_size(b1, a->peak_rss_bytes));
+	else
+		fprintf(w->f, "peak RSS: n/a (no RSS samples in the trace)\n");
+	fprintf(w->f, "%s: %" PRIu64 " bytes in %" PRIu64 " blocks (%s)\n", end_phrase(a->end_kind),
+	        a->end_bytes, a->end_blocks, mt_fmt_size(b1, a->end_bytes));
+	write_anomalies(w);
+}
+
+/* ---- allocation functions ----------------------------------------------- */
+
+static void write_functions(struct tw *w)
+{
+	const struct mt_analysis *a = w->a;
+	char b1[MT_FMT_LEN], b2[MT_FMT_LEN], b3[MT_FMT_LEN], b4[MT_FMT_LEN];
+	section(w->f, "ALLOCATION FUNCTIONS");
+	fprintf(w->f, "%-16s %15s %8s %16s %12s\n", "function", "calls", "% calls",
+	        "bytes allocated", "failed");
+	for (unsigned f = 0; f < MT_N_ALLOC_FUNCS; f++) {
+		if (!a->calls[f])
+			continue;
+		fprintf(w->f, "%-16s %15s %8s %16s %12s\n", f ? mt_func_name(f) : "(unknown)",
+		        mt_fmt_count(b1, a->calls[f]), mt_fmt_percent(b2, a->calls[f], a->alloc_calls),
+		        mt_fmt_size(b3, a->func_bytes[f]), mt_fmt_count(b4, a->failed[f]));
+	}
+	fprintf(w->f, "%-16s %15s\n", "free", mt_fmt_count(b1, a->free_calls));
+}
+
+/* ---- top stacks --------------------------------------------------------- */
+
+/* A long source path keeps its last components: ".../dir/file.c". */
+static const char *short_path(const char *p)
+{
+	size_t len = strlen(p);
+	if (len <= FILE_COLS)
+		return p;
+	const char *s = p + len - (FILE_COLS - 4);
+	const char *slash = strchr(s, '/');
+	return slash ? slash + 1 : s;
+}
+
+/* The symbolizer names an address without a symbol "module+0xoffset". */
+static int is_module_offset(const struct mt_frame *fr)
+{
+	size_t len = strlen(fr->module);
+	return strncmp(fr->function, fr->module, len) == 0 && fr->function[len] == '+';
+}
+
+static void write_frame(struct tw *w, const struct mt_frame *fr)
+{
+	char line[512], where[256] = "";
+	int cut = fr->file && short_path(fr->file) != fr->file;
+	if (fr->file && fr->line)
+		snprintf(where, sizeof(where), " (%s%s:%d)", cut ? ".../" : "", short_path(fr->file),
+		         fr->line);
+	else if (fr->file)
+		snprintf(where, sizeof(where), " (%s%s)", cut ? ".../" : "", short_path(fr->file));
+	else if (fr->module && !is_module_offset(fr))
+		snprintf(where, sizeof(where), " [%s]", fr->module);
+	if (strcmp(fr->function, "??") == 0)
+		snprintf(line, sizeof(line), "      at 0x%" PRIx64 "%s", fr->ip, where);
+	else
+		snprintf(line, sizeof(line), "      at %s%s%s", fr->function, where,
+		         fr->inlined ? " [inlined]" : "");
+	put_line(w->f, line, MT_REPORT_WIDTH);
+}
+
+static void write_frames(struct tw *w, uint32_t node)
+{
+	struct mt_frame fr[64];
+	int max = w->o->frames > 0 ? w->o->frames : MT_REPORT_FRAMES, more;
+	if (max > 64)
+		max = 64;
+	if (!node) {
+		fprintf(w->f, "      <no call stack recorded>\n");
+		return;
+	}
+	int n = mt_analysis_stack_frames(w->a, node, fr, max, &more);
+	for (int i = 0; i < n; i++)
+		write_frame(w, &fr[i]);
+	if (more)
+		fprintf(w->f, "      ...\n");
+}
+
+static const char *const top_title[MT_TOP_KINDS] = {
+	[MT_TOP_PEAK]      = "BY LIVE HEAP AT THE PEAK",
+	[MT_TOP_LEAKED]    = NULL,  /* depends on how the trace ended */
+	[MT_TOP_CALLS]     = "BY ALLOCATION CALLS",
+	[MT_TOP_TEMPORARY] = "BY TEMPORARY ALLOCATIONS",
+};
+
+/* "#1  512 KiB at peak (43.4%); 10 calls, ..." - the list's own figure first. */
+static void write_stack_head(struct tw *w, enum mt_top_kind k, size_t rank, const struct mt_stack *s)
+{
+	const struct mt_analysis *a = w->a;
+	const struct mt_stack_stats *st = &s->st;
+	char b1[MT_FMT_LEN], b2[MT_FMT_LEN], b3[MT_FMT_LEN], b4[MT_FMT_LEN], b5[MT_FMT_LEN];
+	char b6[MT_FMT_LEN], line[512];
+	const char *leak = a->end_kind == MT_ENDED_EXIT ? "leaked" : "live at end";
+	const char *calls = st->calls == 1 ? "call" : "calls";
+	switch (k) {
+	case MT_TOP_PEAK:
+		snprintf(line, sizeof(line), "#%zu  %s at peak (%s); %s %s, %s allocated, %s %s",
+		         rank, mt_fmt_size(b1, st->peak_bytes), mt_fmt_percent(b2, st->peak_bytes, a->peak_bytes),
+		         mt_fmt_count(b3, st->calls), calls, mt_fmt_size(b4, st->bytes),
+		         mt_fmt_size(b5, st->leaked_bytes), leak);
+		break;
+	case MT_TOP_LEAKED:
+		snprintf(line, sizeof(line), "#%zu  %s %s in %s block%s (%s); %s %s, %s at peak",
+		         rank, mt_fmt_size(b1, st->leaked_bytes), leak, mt_fmt_count(b2, st->leaked_blocks),
+		         st->leaked_blocks == 1 ? "" : "s",
+		         mt_fmt_percent(b3, st->leaked_bytes, a->end_bytes), mt_fmt_count(b4, st->calls),
+		         calls, mt_fmt_size(b5, st->peak_bytes));
+		break;
+	case MT_TOP_CALLS:
+		snprintf(line, sizeof(line), "#%zu  %s %s (%s), %s allocated; %s temporary, %s at peak",
+		         rank, mt_fmt_count(b1, st->calls), calls, mt_fmt_percent(b2, st->calls, a->alloc_calls),
+		         mt_fmt_size(b3, st->bytes), mt_fmt_count(b4, st->temporary), mt_fmt_size(b5, st->peak_bytes));
+		break;
+	default:
+		snprintf(line, sizeof(line), "#%zu  %s temporary (%s of its %s %s); %s allocated, %s at peak",
+		         rank, mt_fmt_count(b1, st->temporary), mt_fmt_percent(b2, st->temporary, st->calls),
+		         mt_fmt_count(b3, st->calls), calls, mt_fmt_size(b4, st->bytes),
+		         mt_fmt_size(b6, st->peak_bytes));
+		break;
+	}
+	put_line(w->f, line, MT_REPORT_WIDTH);
+}
+
+static void write_top(struct tw *w, enum mt_top_kind k)
+{
+	const struct mt_analysis *a = w->a;
+	char title[160], b1[MT_FMT_LEN];
+	size_t n = a->n_top[k];
+	if (w->o->top_n && w->o->top_n < n)
+		n = w->o->top_n;
+	if (k == MT_TOP_LEAKED)
+		snprintf(title, sizeof(title), "TOP STACKS BY %s (%s)",
+		         a->end_kind == MT_ENDED_EXIT ? "BYTES LEAKED AT EXIT" :
+		         a->end_kind == MT_ENDED_EXEC ? "BYTES LIVE AT EXEC" :
+		         "BYTES LIVE WHEN THE TRACE WAS CUT", mt_fmt_size(b1, a->end_bytes));
+	else if (k == MT_TOP_PEAK)
+		snprintf(title, sizeof(title), "TOP STACKS %s (%s)", top_title[k],
+		         mt_fmt_size(b1, a->peak_bytes));
+	else
+		snprintf(title, sizeof(title), "TOP STACKS %s", top_title[k]);
+	section(w->f, title);
+	if (!n)
+		fprintf(w->f, "(none)\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct mt_stack *s = &a->stacks[a->top[k][i]];
+		write_stack_head(w, k, i + 1, s);
+		write_frames(w, s->node);
+	}
+}
+
+/* ---- size histogram ----------------------------------------------------- */
+
+/*
+ * Rows group the analysis' power-of-two buckets by four: <= 8 B, <= 32 B,
+ * <= 128 B, ... like memray's log-scale histogram; each row counts the
+ * sizes above the previous row's bound.
+ */
+struct hist_row { uint64_t upper, calls, bytes; };
+
+static int hist_rows(const struct mt_analysis *a, struct hist_row *rows)
+{
+	int n = 0;
+	for (unsigned k = 0; k < MT_HIST_BUCKETS; k++) {
+		int r = k <= 3 ? 0 : (int)(k - 2) / 2;
+		if (r >= n) {
+			n = r + 1;
+			rows[r] = (struct hist_row){ 0, 0, 0 };
+		}
+		rows[r].calls += a->hist_calls[k];
+		rows[r].bytes += a->hist_bytes[k];
+		rows[r].upper = mt_hist_upper(k);
+	}
+	return n;
+}
+
+/* "<= 8 B", "<= 2 KiB", "<= 16 EiB": a power of two in whole units. */
+static void pow2_label(char buf[MT_FMT_LEN], uint64_t upper)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	int u = 0;
+	if (upper == UINT64_MAX) {
+		snprintf(buf, MT_FMT_LEN, "larger");
+		return;
+	}
+	while (upper >= 1024 && u < 6) {
+		upper /= 1024;
+		u++;
+	}
+	snprintf(buf, MT_FMT_LEN, "<= %" PRIu64 " %s", upper, unit[u]);
+}
+
+static void write_histogram(struct tw *w)
+{
+	const struct mt_analysis *a = w->a;
+	struct hist_row rows[HIST_ROWS + 4];
+	char b1[MT_FMT_LEN], b2[MT_FMT_LEN], b3[MT_FMT_LEN], b4[MT_FMT_LEN], bar[BAR_WIDTH + 1];
+	int n = hist_rows(a, rows), lo = 0, hi = n - 1;
+	uint64_t max = 0, total = 0;
+
+	section(w->f, "SIZE HISTOGRAM (requested sizes of successful allocations)");
+	while (lo < n && !rows[lo].calls)
+		lo++;
+	while (hi >= lo && !rows[hi].calls)
+		hi--;
+	if (lo > hi) {
+		fprintf(w->f, "(no allocations)\n");
+		return;
+	}
+	for (int i = lo; i <= hi; i++) {
+		max = rows[i].calls > max ? rows[i].calls : max;
+		total += rows[i].calls;
+	}
+	fprintf(w->f, "%-12s %15s %8s %16s\n", "size", "allocations", "%", "bytes allocated");
+	for (int i = lo; i <= hi; i++) {
+		int len = (int)((rows[i].calls * BAR_WIDTH + max - 1) / max);
+		memset(bar, '#', (size_t)len);
+		bar[len] = 0;
+		pow2_label(b1, rows[i].upper);
+		fprintf(w->f, "%-12s %15s %8s %16s  %s\n", b1, mt_fmt_count(b2, rows[i].calls),
+		        mt_fmt_percent(b3, rows[i].calls, total), mt_fmt_size(b4, rows[i].bytes), bar);
+	}
+}
+
+/* ---- recorder overhead -------------------------------------------------- */
+
+static void write_overhead(struct tw *w)
+{
+	const struct mt_analysis *a = w->a;
+	const struct mt_trace *tr = w->tr;
+	char b1[MT_FMT_LEN], b2[MT_FMT_LEN], b3[MT_FMT_LEN];
+	uint64_t events = mt_trace_stat(tr, MT_ST_EVENTS, a->n_events + tr->n_nodes);
+	uint64_t raw = mt_trace_stat(tr, MT_ST_BYTES_RAW, tr->raw_bytes);
+
+	section(w->f, "RECORDER OVERHEAD");
+	fprintf(w->f, "events recorded: %s (allocations, frees and stack nodes); %s dropped, %s lost\n",
+	        mt_fmt_count(b1, events), mt_fmt_count(b2, mt_trace_stat(tr, MT_ST_DROPPED, 0)),
+	        mt_fmt_count(b3, tr->lost_events));
+	fprintf(w->f, "trace size: %s, %.2f bytes per event; %s before compression\n",
+	        mt_fmt_size(b1, tr->file_size), events ? (double)tr->file_size / (double)events : 0.0,
+	        mt_fmt_size(b2, raw));
+	if (a->have_recorder_bytes && a->have_rss && a->recorder_peak_bytes <= a->peak_rss_bytes)
+		fprintf(w->f, "recorder memory: %s at its peak (%s of peak RSS)\n",
+		        mt_fmt_size(b1, a->recorder_peak_bytes),
+		        mt_fmt_percent(b2, a->recorder_peak_bytes, a->peak_rss_bytes));
+	else if (a->have_recorder_bytes)
+		fprintf(w->f, "recorder memory: %s at its peak\n", mt_fmt_size(b1, a->recorder_peak_bytes));
+	else
+		fprintf(w->f, "recorder memory: n/a (not in the trace)\n");
+	fprintf(w->f, "call stacks: %s recorded trie nodes, %s distinct stacks that allocated\n",
+	        mt_fmt_count(b1, a->n_trie_nodes), mt_fmt_count(b2, a->n_stacks));
+}
+
+static int text_write(const struct mt_analysis *a, FILE *out, const struct mt_report_opts *opts)
+{
+	struct mt_report_opts none = { 0 };
+	struct tw w = { out, a, a->trace, opts ? opts : &none };
+	write_header(&w);
+	write_summary(&w);
+	write_functions(&w);
+	for (int k = 0; k < MT_TOP_KINDS; k++)
+		write_top(&w, (enum mt_top_kind)k);
+	write_histogram(&w);
+	write_overhead(&w);
+	if (fflush(out) || ferror(out))
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+const struct mt_reporter mt_report_text = {
+	.name = "text",
+	.summary = "plain text for a terminal, 100 columns (default)",
+	.write = text_write,
+};
