@@ -122,9 +122,8 @@ static inline void leave(struct mt_thread *t)
 /* ---- event encoding (format: src/trace/format.h) ----------------------- */
 static inline uint8_t *put_time(struct mt_thread *t, uint8_t *p, uint64_t now)
 {
-	if (MT_UNLIKELY(t->n_events == 0)) {
+	if (MT_UNLIKELY(t->t_first == 0))  /* first timed event of the chunk (nodes carry no time) */
 		t->t_first = t->t_last = now;
-	}
 	uint64_t dt = now > t->t_last ? now - t->t_last : 0;  /* never backwards */
 	t->t_last += dt;
 	return mt_put_varint(p, dt);

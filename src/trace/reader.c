@@ -6,16 +6,16 @@
  *
  * Pass 2 (mt_trace_replay) merges the threads.  Each thread is one stream:
  * its chunks in file order (= its program order), one decoded at a time.  A
- * binary heap keyed by (time, frees before allocs, thread) picks the stream
- * with the earliest next event.  A stream whose next chunk is not loaded yet
- * waits in the heap under that chunk's t_first, so a chunk is decompressed
- * and copied out only when the merge reaches its time: memory is one chunk
- * per thread overlapping the current time, plus MT_TRACE_CACHE_BLOCKS
- * decompressed blocks.  The popped stream keeps delivering while its next
- * key is below the heap's top, so one busy thread (or a single-threaded
- * trace) runs without touching the heap per event.  This is the "sort
- * chunks by t_first, activate at t_first" merge, organised per thread so a
- * thread's chunks can never be reordered even when their times tie.
+ * binary min-heap keyed by (time, frees before allocs, thread) holds every
+ * stream's next key.  A stream whose next chunk is not loaded yet waits
+ * under that chunk's t_first, so a chunk is decompressed and copied out
+ * only when the merge reaches its time: memory is one chunk per thread
+ * overlapping the current time, plus MT_TRACE_CACHE_BLOCKS decompressed
+ * blocks.  The stream at the root keeps delivering while its next key is
+ * below the runner-up, so one busy thread (or a single-threaded trace) runs
+ * without touching the heap per event.  This is the "sort chunks by
+ * t_first, activate at t_first" merge, organised per thread so a thread's
+ * chunks are never reordered, even when a writer leaves t_first at 0.
  */
 #include "reader.h"
 #include "varint.h"
@@ -255,10 +255,13 @@ static int zeros_to_end(struct mt_trace *tr, struct rd *rd, uint64_t off)
  */
 static int torn_tail(struct mt_trace *tr, struct rd *rd, uint64_t off, const struct blk *b, int st)
 {
+	/* A header that fails its check says nothing about sizes: only zeros after it are a tear. */
+	if (st == BLK_BADHDR)
+		return zeros_to_end(tr, rd, off);
 	uint64_t end = off + MT_BLOCK_HEADER_SIZE + (uint64_t)b->comp;
 	if (end >= tr->file_size)
 		return 1;
-	return zeros_to_end(tr, rd, st == BLK_BADHDR ? off : end);
+	return zeros_to_end(tr, rd, end);
 }
 
 /* ---- pass 1: small records --------------------------------------------- */

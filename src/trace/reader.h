@@ -125,8 +125,8 @@ struct mt_trace {
 	uint64_t tick0;
 	double ns_per_tick;
 
-	struct mt_module *modules; size_t n_modules;
-	struct mt_thread_info *threads; size_t n_threads;
+	struct mt_module *modules; size_t n_modules;      /* sorted by id, reloads after loads */
+	struct mt_thread_info *threads; size_t n_threads; /* sorted by idx */
 	struct mt_sample *samples; size_t n_samples;
 	struct mt_marker *markers; size_t n_markers;
 	struct mt_kv *stats; size_t n_stats;
@@ -141,7 +141,7 @@ struct mt_trace {
 	uint64_t raw_bytes;      /* decompressed bytes */
 	uint64_t lost_events;    /* gaps in per-thread sequence numbers */
 
-	struct mt_chunk_ref *chunks; size_t n_chunks;
+	struct mt_chunk_ref *chunks; size_t n_chunks;     /* file order */
 	void *priv;              /* reader internals */
 };
 
@@ -176,7 +176,10 @@ typedef int (*mt_event_fn)(const struct mt_event *ev, void *arg);
 /*
  * Pass 2: decodes every chunk and calls fn for each alloc/free event in
  * global order.  Returns 0, fn's non-zero value, or a negative code with
- * `err` filled.  May be called once per open trace.
+ * `err` filled (-EINVAL for malformed events, naming the thread).  `ev` is
+ * valid only during the call.  Calling it again replays from the start and
+ * rebuilds trace->nodes.  Memory: one decoded chunk per thread whose time
+ * range overlaps the merge position, plus MT_TRACE_CACHE_BLOCKS blocks.
  */
 int mt_trace_replay(struct mt_trace *tr, mt_event_fn fn, void *arg, char err[MT_ERR_LEN]);
 

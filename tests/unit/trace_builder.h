@@ -20,7 +20,9 @@
  * chunks may be open at once (one per thread, say); each is appended to the
  * open block when ended, so file order is end order.  tb_chunk_begin takes
  * first_seq from a per-thread counter (thread_idx < TB_THREADS); set
- * c.first_seq after it to fake a loss.  Tests may edit b.file.p (whole file
+ * c.first_seq after it to fake a loss, or c.timed = 1 to leave t_first at
+ * 0 and write the whole time as the first delta (as the recorder does when
+ * a chunk starts with node definitions).  Tests may edit b.file.p (whole file
  * image) and b.raw.p (records of the open block) directly to corrupt them.
  * Out of memory aborts: this is test code.
  */

@@ -24,6 +24,13 @@ static __thread struct cmp_thread *ct;
 static pthread_mutex_t total_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cmp_totals total;
 static int n_reports;
+static long corrupt_every;   /* UNWTEST_CORRUPT=N: damage every Nth memo list */
+
+__attribute__((constructor)) static void cmp_init(void)
+{
+	const char *e = getenv("UNWTEST_CORRUPT");
+	corrupt_every = e ? atol(e) : 0;
+}
 
 static void print_frame(const char *tag, int i, uint64_t ip)
 {
@@ -86,6 +93,8 @@ NOI int cmp_here(void)
 	int nk = mt_unwind_capture(&c->cold, k, MAXF, &reused_cold);
 	int m = unw_backtrace(b, MAXF);
 	c->t.captures++;
+	if (corrupt_every && c->t.captures % (uint64_t)corrupt_every == 0 && n > 2)
+		a[n / 2] ^= 0x10;   /* self-test of the checker: must be reported */
 	c->t.frames += (uint64_t)m;
 	if (!same(a, n, b, m)) {
 		c->t.mismatches++;

@@ -97,6 +97,25 @@ NOI static int r_align(int depth, uint64_t *s)
 	return r + (int)v[0];
 }
 
+/* An over-aligned local plus a variable-length array: gcc realigns through
+   a "DRAP" register (r10) and describes the CFA with
+   DW_CFA_def_cfa_expression, outside the fast form: a fallback case, like
+   PLT stubs. */
+NOI static int r_drap(int depth, uint64_t *s)
+{
+	uint64_t x = rng_next(s);
+	if ((x & 7) != 0)   /* rare: every stack through it falls back */
+		return r_regs(depth, s);
+	volatile uint64_t v[4] __attribute__((aligned(64)));
+	volatile char vla[1 + (x & 15)];
+	v[0] = x;
+	vla[0] = 1;
+	int r = MAYBE_CAPTURE(x, 5);
+	if (depth > 0)
+		r += scen_dispatch(depth - 1, s);
+	return r + (int)v[0] + vla[0];
+}
+
 /* Sibling call: this frame is replaced by the callee. */
 NOI static int r_tail(int depth, uint64_t *s)
 {
@@ -176,14 +195,14 @@ NOI static int r_signal(int depth, uint64_t *s)
 	sig.depth = depth;
 	sig.s = s;
 	sig.r = 0;
-	raise(SIGUSR1);
+	raise((x & 16) ? SIGUSR2 : SIGUSR1);   /* SIGUSR2 runs on an alternate stack */
 	return sig.r;
 }
 
 typedef int (*recfn)(int, uint64_t *);
 static const recfn kinds[] = {
 	r_plain, r_regs, r_vla, r_alloca, r_big, r_align, r_tail, r_indirect,
-	r_qsort, r_lib, r_cxx, r_signal, r_plain, r_regs, r_plain, r_regs,
+	r_qsort, r_lib, r_cxx, r_signal, r_drap, r_regs, r_plain, r_regs,
 };
 static unsigned kind_mask = 15;   /* may be narrowed for focused runs */
 
@@ -211,9 +230,17 @@ struct thread_arg {
 	uint64_t seed;
 };
 
+/* SIGUSR2's handler runs on a per-thread alternate stack. */
+static void altstack_init(void)
+{
+	stack_t ss = { .ss_sp = malloc(1 << 20), .ss_size = 1 << 20, .ss_flags = 0 };
+	sigaltstack(&ss, NULL);
+}
+
 static void *thread_main(void *p)
 {
 	struct thread_arg *a = p;
+	altstack_init();
 	run(a->iters, a->seed);
 	cmp_thread_done();
 	return NULL;
@@ -243,6 +270,12 @@ int main(int argc, char **argv)
 	if (argc > 2)
 		max_depth = atoi(argv[2]);
 	signal(SIGUSR1, on_signal);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_ONSTACK;
+	sigaction(SIGUSR2, &sa, NULL);
+	altstack_init();
 	run(iters, 0x9E3779B97F4A7C15ull);
 	print_totals("main thread");
 	pthread_t th[2];
