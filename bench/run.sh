@@ -42,7 +42,11 @@ RAW=$WORK/raw.tsv
 T0=$(date +%s)
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-rec() { local IFS=$'\t'; printf '%s\n' "$*" >> "$RAW"; }
+rec() {   # one tab-separated record; fields lose their own tabs and newlines
+    local -a f=() a
+    for a in "$@"; do a=${a//$'\n'/ }; f+=("${a//$'\t'/ }"); done
+    local IFS=$'\t'; printf '%s\n' "${f[*]}" >> "$RAW"
+}
 
 # ---- prerequisites -------------------------------------------------------------------------
 if [ ! -d "$WL_SRC" ] || [ ! -f "$WL_SRC/churn.c" ]; then
@@ -137,14 +141,17 @@ rec meta anchors_readme "$ANCHORS_README"
 for w in churn mt bigtree frontend; do rec meta "args_$w" "${ARGS[$w]}"; done
 
 # ---- one timed run -----------------------------------------------------------------------
-# timed TIMEOUT STDOUT STDERR CMD...   sets T_WALL T_RSS T_RC
+# timed TIMEOUT STDOUT STDERR CMD...   sets T_WALL T_RSS T_RC T_PID T_CPU T_WATCH
+# (shell variable WATCH=NAME: also the peak RSS of the process NAME in the command's tree)
 timed() {
     local to=$1 so=$2 se=$3; shift 3
     local res=$WORK/timerun.res
+    local -a w=()
+    [ -n "${WATCH:-}" ] && w=(-w "$WATCH")
     rm -f "$res"
-    "$TIMERUN" "$res" "$to" "$@" >"$so" 2>"$se"
-    if [ -s "$res" ]; then read -r T_WALL T_RSS T_RC T_PID < "$res"
-    else T_WALL=0; T_RSS=0; T_RC=2; T_PID=0; fi
+    "$TIMERUN" "${w[@]}" "$res" "$to" "$@" >"$so" 2>"$se"
+    if [ -s "$res" ]; then read -r T_WALL T_RSS T_RC T_PID T_CPU T_WATCH < "$res"
+    else T_WALL=0; T_RSS=0; T_RC=2; T_PID=0; T_CPU=0; T_WATCH=0; fi
 }
 
 # cmd_for TOOL WORKLOAD FLAVOUR -> CMD array
@@ -176,7 +183,12 @@ run_one() {
             heaptrack) rm -f "$WORK/ht/$w.$fl".* ;;
         esac
         cmd_for "$tool" "$w" "$fl"
+        # heaptrack: the process tree's max RSS is heaptrack_interpret's; watch the program's
+        if [ "$tool" = heaptrack ]; then
+            if [ "$w" = frontend ]; then WATCH=memtriage; else WATCH=$w; fi
+        fi
         timed "$to" "$base.out" "$base.err" "${CMD[@]}"
+        WATCH=
         # another engineer may be rebuilding build/ under us: rebuild and retry once
         if [ "$tool" != heaptrack ] && [ "$T_RC" != 0 ] && [ "$try" = 1 ] \
             && { [ ! -x "$MT" ] || [ ! -f "$LIB" ] || [ "$tool" = memtriage ]; }; then
@@ -185,7 +197,7 @@ run_one() {
         fi
         break
     done
-    rec run "$w" "$fl" "$tool" "$i" "$T_WALL" "$T_RSS" "$T_RC"
+    rec run "$w" "$fl" "$tool" "$i" "$T_WALL" "$T_RSS" "$T_RC" "$T_CPU" "$T_WATCH"
     local truth ck
     truth=$(grep -m1 '^TRUTH' "$base.err" | sed 's/^TRUTH [a-z]*: //')
     [ -n "$truth" ] && rec truth "$w" "$fl" "$tool" "$i" "$truth"
@@ -198,8 +210,9 @@ ht_check() {
     local w=$1 fl=$2 i=$3 base=$WORK/logs/$1.$2.heaptrack.$3 why=
     local tr; tr=$(ht_trace "$w" "$fl")
     if [ "$T_RC" = 124 ]; then why="timeout after ${T_WALL%.*} s"
-    elif grep -q -E 'bad_alloc|terminate called|Segmentation fault|Aborted|core dumped' "$base.err"; then
-        why="$(grep -m1 -o -E 'std::bad_alloc|terminate called|Segmentation fault|Aborted' "$base.err"), exit status $T_RC"
+    elif grep -q 'bad_alloc' "$base.err"; then why="std::bad_alloc, exit status $T_RC"
+    elif grep -q -E 'terminate called|Segmentation fault|Aborted|core dumped' "$base.err"; then
+        why="$(grep -m1 -E 'terminate called|Segmentation fault|Aborted|core dumped' "$base.err" | cut -c1-120), exit status $T_RC"
     elif [ "$T_RC" != 0 ]; then why="exit status $T_RC"
     elif [ "$w" != frontend ] && ! grep -q -E '^[0-9]+$' "$base.out"; then why="program output missing"
     elif [ -z "$tr" ] || [ ! -s "$tr" ]; then why="no trace written"
@@ -220,7 +233,9 @@ analyze() {   # analyze WORKLOAD FLAVOUR: analysis speed of the last traces
         for ((i = 1; i <= REPORT_RUNS; i++)); do
             timed 900 "$WORK/reports/$w.$fl.memtriage.txt" "$WORK/logs/$w.$fl.report.$i.err" \
                 "$MT" report "$tr"
-            rec analysis "$w" "$fl" memtriage "$i" "$T_WALL" "$T_RSS" "$T_RC"
+            rec analysis "$w" "$fl" memtriage "$i" "$T_WALL" "$T_RSS" "$T_RC" "$T_CPU"
+            [ "$T_RC" != 0 ] && rec anerr "$w" "$fl" memtriage \
+                "status $T_RC: $(grep -m1 . "$WORK/logs/$w.$fl.report.$i.err" | cut -c1-300)"
         done
         rec reportfile "$w" "$fl" "$WORK/reports/$w.$fl.memtriage.txt"
     fi
@@ -231,7 +246,9 @@ analyze() {   # analyze WORKLOAD FLAVOUR: analysis speed of the last traces
         for ((i = 1; i <= REPORT_RUNS; i++)); do
             timed 900 "$WORK/reports/$w.$fl.heaptrack.txt" "$WORK/logs/$w.$fl.htprint.$i.err" \
                 heaptrack_print "$htr"
-            rec analysis "$w" "$fl" heaptrack "$i" "$T_WALL" "$T_RSS" "$T_RC"
+            rec analysis "$w" "$fl" heaptrack "$i" "$T_WALL" "$T_RSS" "$T_RC" "$T_CPU"
+            [ "$T_RC" != 0 ] && rec anerr "$w" "$fl" heaptrack \
+                "status $T_RC: $(grep -m1 . "$WORK/logs/$w.$fl.htprint.$i.err" | cut -c1-300)"
         done
         rec reportfile "$w" "$fl" "$WORK/reports/$w.$fl.heaptrack.txt" heaptrack
     fi

@@ -6,12 +6,15 @@ usage: summarize.py RAW_TSV OUT_MD
 RAW_TSV lines (tab-separated), written by bench/run.sh:
   meta KEY VALUE                        machine, software, configuration
   note WORKLOAD TEXT                    e.g. a skipped row
-  run W FLAVOUR TOOL I WALL_S RSS_KB STATUS    one timed run (TOOL: bare, memtriage, heaptrack)
+  run W FLAVOUR TOOL I WALL_S RSS_KB STATUS CPU_S WATCH_KB   one timed run (TOOL: bare,
+                                        memtriage, heaptrack); WATCH_KB: the program's own
+                                        peak RSS where the tree's is not its (heaptrack)
   truth W FLAVOUR TOOL I k=v k=v ...    the workload's -v ground-truth line of that run
   out W FLAVOUR TOOL I CHECKSUM         the workload's stdout checksum of that run
   htstatus W FLAVOUR crashed WHY        heaptrack failed on that workload/flavour
   trace W FLAVOUR TOOL BYTES            size of the last trace
-  analysis W FLAVOUR TOOL I WALL_S RSS_KB STATUS   memtriage report / heaptrack_print run
+  analysis W FLAVOUR TOOL I WALL_S RSS_KB STATUS CPU_S   memtriage report / heaptrack_print
+  anerr W FLAVOUR TOOL TEXT             why an analysis run failed
   reportfile W FLAVOUR PATH [heaptrack] the last report's text
 """
 import os
@@ -48,7 +51,8 @@ def fnum(x, fmt="{:.2f}", none="–"):
 
 def load(path):
     meta, notes = {}, []
-    runs = defaultdict(list)        # (w, fl, tool) -> [(i, wall, rss, rc)]
+    runs = defaultdict(list)        # (w, fl, tool) -> [(i, wall, rss, rc, cpu, watch)]
+    anerr = {}                      # (w, fl, tool) -> text
     truth = {}                      # (w, fl, tool, i) -> dict
     out = {}                        # (w, fl, tool, i) -> checksum
     htstatus = {}                   # (w, fl) -> why
@@ -66,7 +70,9 @@ def load(path):
                 notes.append((p[1], p[2]))
             elif k == "run":
                 w, fl, tool, i, wall, rss, rc = p[1:8]
-                runs[(w, fl, tool)].append((int(i), float(wall), int(rss), int(rc)))
+                cpu = float(p[8]) if len(p) > 8 and p[8] else None
+                watch = int(p[9]) if len(p) > 9 and p[9] else 0
+                runs[(w, fl, tool)].append((int(i), float(wall), int(rss), int(rc), cpu, watch))
                 if (w, fl) not in order:
                     order.append((w, fl))
             elif k == "truth":
@@ -82,11 +88,13 @@ def load(path):
             elif k == "analysis":
                 w, fl, tool, i, wall, rss, rc = p[1:8]
                 analysis[(w, fl, tool)].append((float(wall), int(rss), int(rc)))
+            elif k == "anerr":
+                anerr.setdefault((p[1], p[2], p[3]), p[4] if len(p) > 4 else "")
             elif k == "reportfile":
                 tool = p[4] if len(p) > 4 else "memtriage"
                 reports[(p[1], p[2], tool)] = p[3]
     return dict(meta=meta, notes=notes, runs=runs, truth=truth, out=out, htstatus=htstatus,
-                trace=trace, analysis=analysis, reports=reports, order=order)
+                trace=trace, analysis=analysis, reports=reports, order=order, anerr=anerr)
 
 
 SIZE_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "TiB": 1024 ** 4}
@@ -230,6 +238,8 @@ def main():
             ok = [r for r in rs if r[3] == 0]
             R[tool] = dict(n=len(rs), ok=len(ok), wall=med([r[1] for r in ok]),
                            rss=med([r[2] for r in ok]), walls=[r[1] for r in rs],
+                           cpu=med([r[4] for r in ok if r[4] is not None]),
+                           watch=med([r[5] for r in ok if r[5]]),
                            failed=[(r[0], r[3]) for r in rs if r[3] != 0])
         # ground truth: from the last memtriage run (its trace is the one analyzed)
         mt_is = sorted(i for (w2, f2, t, i) in d["truth"] if (w2, f2, t) == (w, fl, "memtriage"))
@@ -260,6 +270,9 @@ def main():
             R[tool]["slow"] = R[tool]["wall"] / bw if R[tool]["wall"] and bw else None
             brss = R["bare"]["rss"]
             R[tool]["rss_ratio"] = R[tool]["rss"] / brss if R[tool]["rss"] and brss else None
+            bc = R["bare"]["cpu"]
+            R[tool]["cpu_ratio"] = R[tool]["cpu"] / bc if R[tool]["cpu"] and bc else None
+            R[tool]["an_err"] = d["anerr"].get((w, fl, tool))
         R["ht_status"] = d["htstatus"].get((w, fl))
         R["htprint"] = parse_htprint(d["reports"].get((w, fl, "heaptrack")))
         # correctness
@@ -364,9 +377,10 @@ def main():
     # ---- overhead table
     L.append("## Recording overhead")
     L.append("")
-    L.append("| workload | build | bare wall s | memtriage wall s | slowdown | bare max RSS MB | "
-             "memtriage max RSS MB | RSS ratio | trace MB | events | B/event | report vs TRUTH |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    L.append("| workload | build | bare wall s | memtriage wall s | slowdown | CPU-time ratio | "
+             "bare max RSS MB | memtriage max RSS MB | RSS ratio | trace MB | events | B/event | "
+             "report vs TRUTH |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (w, fl), R in rows.items():
         b, m = R["bare"], R["memtriage"]
         g = GOAL_SLOWDOWN.get(w)
@@ -380,12 +394,15 @@ def main():
         if GOAL_RSS.get(w) and m["rss_ratio"]:
             rr += " ✓" if m["rss_ratio"] <= GOAL_RSS[w] else f" ✗ (≤{GOAL_RSS[w]})"
         corr = {True: "MATCH", False: "**MISMATCH**", None: "n/a (no ground truth)"}[R["correct"]]
+        if R["truth"] and (R["report"] is None or "calls" not in R["report"]):
+            corr = "**NO REPORT** (analysis failed)"
         if R["correct"] and R["runtime_note"]:
             corr += " (+ glibc TLS)"
         if m["failed"]:
             corr += f"; {len(m['failed'])} run(s) failed: status " + \
                     ", ".join(str(s) for _, s in m["failed"])
         L.append(f"| {w} | {fl} | {fnum(b['wall'])} | {fnum(m['wall'])} | {slow} | "
+                 f"{fnum(m['cpu_ratio'], '{:.2f}×')} | "
                  f"{fnum(b['rss'] and b['rss'] / 1024, '{:.0f}')} | "
                  f"{fnum(m['rss'] and m['rss'] / 1024, '{:.0f}')} | {rr} | "
                  f"{fnum(m['trace'] and m['trace'] / 1e6, '{:.1f}')} | "
@@ -403,7 +420,9 @@ def main():
         g = GOAL_ANALYSIS.get(w)
         gcell = (f"≥ {g:.1f}: {verdict(m['an_eps'] >= g)}" if g and m["an_eps"] else
                  (f"≥ {g:.1f}: not measured" if g else ""))
-        if h["an_wall"]:
+        if h["an_err"] and not h["an_wall"]:
+            hcell = f"failed: {h['an_err']}"
+        elif h["an_wall"]:
             hcell = (f"{h['an_wall']:.2f} s, {fnum(h['an_eps'], '{:.1f}')}, "
                      f"{fnum(h['an_rss'] and h['an_rss'] / 1024, '{:.0f}')}")
         elif R["ht_status"]:
@@ -413,7 +432,7 @@ def main():
         anc = f"{HT_PRINT_ANCHOR[w]} M/s" if w in HT_PRINT_ANCHOR else ""
         an = fnum(m["an_wall"])
         if m["an_failed"]:
-            an += f" ({m['an_failed']} failed)"
+            an += f" (**{m['an_failed']} failed**: {m['an_err'] or '?'})"
         L.append(f"| {w} | {fl} | {fnum(R['events'] and R['events'] / 1e6, '{:.1f} M')} | {an} | "
                  f"{fnum(m['an_eps'], '{:.1f}')} | "
                  f"{fnum(m['an_rss'] and m['an_rss'] / 1024, '{:.0f}')} | {gcell} | {hcell} | {anc} |")
@@ -423,19 +442,25 @@ def main():
     if any(R["heaptrack"]["n"] for R in rows.values()):
         L.append("## heaptrack on this machine")
         L.append("")
-        L.append("| workload | build | status | runs ok | wall s | slowdown | trace B/event | "
-                 "app peak RSS ratio (heaptrack's own sample) |")
-        L.append("|---|---|---|---|---|---|---|---|")
+        L.append("| workload | build | status | runs ok | wall s | slowdown | CPU-time ratio "
+                 "(incl. interpreter) | trace B/event | program's max RSS ratio |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
         for (w, fl), R in rows.items():
             h = R["heaptrack"]
             if not h["n"]:
                 continue
             status = f"crashed: {R['ht_status']}" if R["ht_status"] else "ok"
-            prss = R["htprint"].get("peak_rss")
             brss = R["bare"]["rss"]
-            rr = f"{prss / (brss * 1024):.2f}×" if prss and brss else "–"
+            prss = R["htprint"].get("peak_rss")
+            if h["watch"] and brss:      # polled VmHWM of the program under heaptrack
+                rr = f"{h['watch'] / brss:.2f}×"
+            elif prss and brss:          # heaptrack's own periodic sample
+                rr = f"{prss / (brss * 1024):.2f}× (heaptrack's sample)"
+            else:
+                rr = "–"
             L.append(f"| {w} | {fl} | {status} | {h['ok']}/{h['n']} | {fnum(h['wall'])} | "
-                     f"{fnum(h['slow'], '{:.2f}×')} | {fnum(h['bpe'])} | {rr} |")
+                     f"{fnum(h['slow'], '{:.2f}×')} | {fnum(h['cpu_ratio'], '{:.2f}×')} | "
+                     f"{fnum(h['bpe'])} | {rr} |")
         L.append("")
         L.append("Where heaptrack crashed, compare with the anchors' figures below "
                  "(heaptrack 1.4.0 with the upstream hash fix).")
@@ -458,12 +483,18 @@ def main():
                 cells.append(f"{c[1]} = {c[0]} + {c[3]} glibc")
             elif c[2]:
                 cells.append(f"{c[0]} =")
+            elif c[1] is None:
+                cells.append(f"**none** (truth {c[0]})")
             else:
                 cells.append(f"**{c[1]} ≠ {c[0]}**")
         st = R["stack"] + ("" if R["stack_ok"] in (None, True) else " **(unexpected)**")
         warn = "; ".join(R["report"]["warnings"] + ([R["runtime_note"]] if R["runtime_note"] else [])) \
             if R["report"] else "no report"
+        if R["memtriage"]["an_err"]:
+            warn = (warn + "; " if warn else "") + f"report failed: {R['memtriage']['an_err']}"
         v = {True: "MATCH", False: "**MISMATCH**", None: "n/a"}[R["correct"]]
+        if R["report"] is None or "calls" not in R["report"]:
+            v = "**NO REPORT**" if R["truth"] else "n/a (no report)"
         if R["correct"] and R["runtime_note"]:
             v += " (+ glibc TLS)"
         L.append(f"| {w} | {fl} | " + " | ".join(cells) +

@@ -18,9 +18,10 @@
  * 2. Rule table (global).  Return address -> compact rule, one 64-bit
  *    word per entry so that a lock-free reader never sees half an entry.
  *    The set index is the address's low 15 bits, so the tag needs only
- *    pc >> 15 (32 bits for user addresses below 2^47).  Two ways per set;
- *    a new rule goes to way 0 and pushes way 0 to way 1.  Lives in .bss:
- *    no allocation, no initialisation, addressed RIP-relative.
+ *    pc >> 15 (32 bits for user addresses below 2^47).  Two ways, in two
+ *    arrays so that the index needs one AND; a new rule goes to way 0 and
+ *    pushes way 0 to way 1.  Lives in .bss: no allocation, no
+ *    initialisation, addressed RIP-relative.
  *
  * 3. Rule computation (a miss): _dl_find_object, the .eh_frame_hdr
  *    binary-search table, the CIE and the FDE, then the call-frame program
@@ -54,32 +55,37 @@
 #define UW_COLD        __attribute__((noinline, cold))
 
 /* ---- rule words ----------------------------------------------------------
- * bits  0..31  tag: pc >> RULE_SET_BITS
- * bit  32      VALID: the fast form applies (else bits 36..43 = why)
- * bit  33      CFA_RBP: CFA = rbp + off (else rsp + off)
- * bit  34      RBP_SAVED: caller's rbp at CFA + 8 * (int8)bits 36..43
- * bit  35      LAST: return address or rbp undefined, the stack ends here
- * bits 44..63  CFA offset, signed (|off| < 512 KiB)
+ * Laid out so that the hot path decodes with single instructions:
+ * bits  0..15  CFA offset / 8, signed (movswq; |offset| < 256 KiB)
+ * bits 16..23  flags (one test): RF_BAD (not in the fast form, bits 24..31
+ *              say why), RF_CFA_RBP (CFA = rbp + offset, else rsp +
+ *              offset), RF_RBP_SAVED, RF_LAST (return address or rbp
+ *              undefined: the stack ends with this frame)
+ * bits 24..31  caller's rbp slot offset from the CFA / 8, signed
+ * bits 32..63  tag: pc >> RULE_SET_BITS
+ * A plain frame (CFA = rsp + offset, rbp saved or not) has no flag but
+ * RF_RBP_SAVED; for those, rule_from_row has already checked that the
+ * offsets keep every slot inside the frame, so the loop need not.
  */
 #define RULE_SET_BITS 15
 #define RULE_SETS     (1u << RULE_SET_BITS)
-#define RF_VALID      (1ull << 32)
-#define RF_CFA_RBP    (1ull << 33)
-#define RF_RBP_SAVED  (1ull << 34)
-#define RF_LAST       (1ull << 35)
-#define RF_AUX_SHIFT  36
-#define RF_CFA_SHIFT  44
-#define RF_CFA_MAX    ((1 << 19) - 1)
+#define RF_BAD        (1u << 16)
+#define RF_CFA_RBP    (1u << 17)
+#define RF_RBP_SAVED  (1u << 18)
+#define RF_LAST       (1u << 19)
+#define RF_AUX_SHIFT  24
+#define RF_TAG_SHIFT  32
 #define MIN_PC        0x4000   /* libunwind's Gtrace.c: a lower ra ends the stack */
 #define USER_PC_BITS  47
 
-static uint64_t rule_table[2 * RULE_SETS] __attribute__((aligned(64)));
+static uint64_t rule_way0[RULE_SETS] __attribute__((aligned(64)));
+static uint64_t rule_way1[RULE_SETS] __attribute__((aligned(64)));
 static uint32_t rule_gen = 1;
 static uint64_t n_rule_misses, n_rule_unsupported;
 
 static inline uint64_t rule_unsupported(unsigned why)
 {
-	return (uint64_t)why << RF_AUX_SHIFT;
+	return RF_BAD | (uint64_t)why << RF_AUX_SHIFT;
 }
 
 static inline unsigned rule_why(uint64_t e)
@@ -87,9 +93,9 @@ static inline unsigned rule_why(uint64_t e)
 	return (unsigned)(e >> RF_AUX_SHIFT) & 0xff;
 }
 
-static inline int64_t rule_cfa_off(uint64_t e)
+static inline int64_t rule_cfa_off8(uint64_t e)
 {
-	return (int64_t)e >> RF_CFA_SHIFT;
+	return (int16_t)e;
 }
 
 static inline int64_t rule_rbp_off(uint64_t e)
@@ -522,7 +528,7 @@ static uint64_t rule_from_row(const struct row *row, const struct cie *c)
 	if (c->ra_reg != DW_RA)
 		return rule_unsupported(MT_UNWIND_RA_RULE);
 	if (row->how[DW_RA] == H_UNDEF || row->how[DW_RBP] == H_UNDEF)
-		return RF_VALID | RF_LAST;
+		return RF_LAST;
 	if (row->cfa_expr)
 		return rule_unsupported(MT_UNWIND_CFA_EXPR);
 	if (row->cfa_reg != DW_RSP && row->cfa_reg != DW_RBP)
@@ -534,16 +540,19 @@ static uint64_t rule_from_row(const struct row *row, const struct cie *c)
 		return rule_unsupported(MT_UNWIND_RA_RULE);
 	if (row->how[DW_RSP] != H_SAME && row->how[DW_RSP] != H_UNDEF)
 		return rule_unsupported(MT_UNWIND_RSP_RULE);
-	if (row->cfa_off < -RF_CFA_MAX || row->cfa_off > RF_CFA_MAX)
+	int64_t off = row->cfa_off, roff = row->off[DW_RBP];
+	int rsp_based = row->cfa_reg == DW_RSP;
+	if (off % 8 || off < INT16_MIN * 8 || off > INT16_MAX * 8 || (rsp_based && off < 8))
 		return rule_unsupported(MT_UNWIND_RANGE);
-	uint64_t e = RF_VALID | ((uint64_t)row->cfa_off << RF_CFA_SHIFT);
-	if (row->cfa_reg == DW_RBP)
+	uint64_t e = (uint16_t)(int16_t)(off / 8);
+	if (!rsp_based)
 		e |= RF_CFA_RBP;
 	if (row->how[DW_RBP] == H_OFFSET) {
-		int64_t off = row->off[DW_RBP];
-		if (off % 8 || off < -1024 || off > 1016)
+		/* The slot lies below the return address; for an rsp-based CFA
+		 * also at or above the frame's sp (checked here, once). */
+		if (roff % 8 || roff < -1024 || roff > -16 || (rsp_based && off + roff < 0))
 			return rule_unsupported(MT_UNWIND_RBP_RULE);
-		e |= RF_RBP_SAVED | ((uint64_t)(uint8_t)(int8_t)(off / 8) << RF_AUX_SHIFT);
+		e |= RF_RBP_SAVED | (uint64_t)(uint8_t)(int8_t)(roff / 8) << RF_AUX_SHIFT;
 	} else if (row->how[DW_RBP] != H_SAME) {
 		return rule_unsupported(MT_UNWIND_RBP_RULE);
 	}
@@ -587,35 +596,42 @@ static UW_COLD uint64_t rule_miss(uint64_t pc)
 {
 	uint64_t e = rule_compute(pc);
 	__atomic_fetch_add(&n_rule_misses, 1, __ATOMIC_RELAXED);
-	if (!(e & RF_VALID))
+	if (e & RF_BAD)
 		__atomic_fetch_add(&n_rule_unsupported, 1, __ATOMIC_RELAXED);
 	uint64_t tag = pc >> RULE_SET_BITS;
 	if (tag >> 32)
-		return e;   /* uncacheable; e's tag bits stay 0, never a hit */
-	e |= tag;
-	uint64_t *set = &rule_table[(pc & (RULE_SETS - 1)) * 2];
-	uint64_t old = __atomic_load_n(&set[0], __ATOMIC_RELAXED);
-	if (old && (uint32_t)old != (uint32_t)tag)
-		__atomic_store_n(&set[1], old, __ATOMIC_RELAXED);
-	__atomic_store_n(&set[0], e, __ATOMIC_RELAXED);
+		return e;   /* uncacheable; its tag field stays 0 */
+	e |= tag << RF_TAG_SHIFT;
+	size_t i = pc & (RULE_SETS - 1);
+	uint64_t old = __atomic_load_n(&rule_way0[i], __ATOMIC_RELAXED);
+	if (old && (old >> RF_TAG_SHIFT) != tag)
+		__atomic_store_n(&rule_way1[i], old, __ATOMIC_RELAXED);
+	__atomic_store_n(&rule_way0[i], e, __ATOMIC_RELAXED);
 	return e;
 }
 
-/* The rule word for return address pc (tag bits included). */
+/* The rule word for return address pc.  A zero word never matches: no
+ * user code lies below 2^15. */
 static inline uint64_t rule_get(uint64_t pc)
 {
-	const uint64_t *set = &rule_table[(pc & (RULE_SETS - 1)) * 2];
+	size_t i = pc & (RULE_SETS - 1);
 	uint64_t tag = pc >> RULE_SET_BITS;
-	uint64_t e = __atomic_load_n(&set[0], __ATOMIC_RELAXED);
-	if (UW_LIKELY((uint32_t)e == tag))
+	uint64_t e = __atomic_load_n(&rule_way0[i], __ATOMIC_RELAXED);
+	if (UW_LIKELY(e >> RF_TAG_SHIFT == tag))
 		return e;
-	e = __atomic_load_n(&set[1], __ATOMIC_RELAXED);
-	if (UW_LIKELY((uint32_t)e == tag))
+	e = __atomic_load_n(&rule_way1[i], __ATOMIC_RELAXED);
+	if (UW_LIKELY(e >> RF_TAG_SHIFT == tag))
 		return e;
 	return rule_miss(pc);
 }
 
 /* ---- memo ----------------------------------------------------------------- */
+
+/* memo_at: frame sp -> memo depth + 1 (0: none), to find a match in O(1). */
+static inline unsigned memo_at_slot(uint64_t sp)
+{
+	return (unsigned)(sp >> 3) & (MT_UNWIND_MEMO_AT - 1);
+}
 
 /* Progress of checking the memo's stack words during one capture. */
 struct memo_check {
@@ -632,8 +648,10 @@ static inline uint64_t load_word(uint64_t addr)
 /*
  * 1 if unwinding from memo depth d still reads what it read last time:
  * for each depth k in 1..d, the return address slot of frame k (just
- * below the sp of frame k-1) and, where frame k-1's rbp matters, frame
- * k's rbp save slot.  Independent loads; done once per capture at most.
+ * below the sp of frame k-1, which is frame k's CFA) and, where frame
+ * k-1's rbp matters, frame k's rbp save slot.  Independent loads.
+ * Checked innermost first: when something changed, it is usually near the
+ * top of the stack.
  */
 static int memo_words_ok(const struct mt_unwind_thread *ut, int d, struct memo_check *mc)
 {
@@ -647,10 +665,11 @@ static int memo_words_ok(const struct mt_unwind_thread *ut, int d, struct memo_c
 		mc->end_done = 1;
 	}
 	const struct mt_unwind_frame *m = ut->memo;
-	for (int k = mc->verified + 1; k <= d; k++) {
-		if (load_word(m[k - 1].sp - 8) != m[k - 1].pc ||
-		    (m[k].rbp_slot && ut->memo_need_rbp[k - 1] &&
-		     load_word(m[k].rbp_slot) != m[k - 1].rbp)) {
+	for (int k = d; k > mc->verified; k--) {
+		uint64_t cfa = m[k - 1].sp;
+		if (load_word(cfa - 8) != m[k - 1].pc ||
+		    ((m[k].rule & RF_RBP_SAVED) && ut->memo_need_rbp[k - 1] &&
+		     load_word(cfa + (uint64_t)rule_rbp_off(m[k].rule)) != m[k - 1].rbp)) {
 			mc->bad_from = k;
 			return 0;
 		}
@@ -659,16 +678,29 @@ static int memo_words_ok(const struct mt_unwind_thread *ut, int d, struct memo_c
 	return 1;
 }
 
-/* Appends cur[0..n) (innermost first) above memo depth base (-1: none). */
+/* 1 if this capture's frame (pc, sp, rbp) is memo frame d, sp equal. */
+static int memo_match(const struct mt_unwind_thread *ut, int d, uint64_t pc, uint64_t rbp,
+                      struct memo_check *mc)
+{
+	const struct mt_unwind_frame *f = &ut->memo[d];
+	return f->pc == pc && (!ut->memo_need_rbp[d] || f->rbp == rbp) && memo_words_ok(ut, d, mc);
+}
+
+/*
+ * Appends cur[0..n) (innermost first) above memo depth base (-1: none).
+ * A frame's rbp matters if its CFA is rbp-based, or if it does not restore
+ * rbp and the next outer frame's rbp matters.
+ */
 static void memo_store(struct mt_unwind_thread *ut, int n, int base)
 {
 	int need = base >= 0 ? ut->memo_need_rbp[base] : 0;
 	for (int j = 0; j < n; j++) {
-		int i = n - 1 - j, d = base + 1 + j;
-		uint8_t rule = ut->cur_rule[i];
-		need = (rule & 1) || (!(rule & 2) && need);
-		ut->memo[d] = ut->cur[i];
+		const struct mt_unwind_frame *f = &ut->cur[n - 1 - j];
+		int d = base + 1 + j;
+		need = (f->rule & RF_CFA_RBP) || (!(f->rule & RF_RBP_SAVED) && need);
+		ut->memo[d] = *f;
 		ut->memo_need_rbp[d] = (uint8_t)need;
+		ut->memo_at[memo_at_slot(f->sp)] = (uint16_t)(d + 1);
 	}
 	ut->memo_n = (uint32_t)(base + 1 + n);
 	ut->memo_gen = __atomic_load_n(&rule_gen, __ATOMIC_RELAXED);
@@ -705,8 +737,10 @@ void mt_unwind_set_memo(struct mt_unwind_thread *ut, int on)
 void mt_unwind_invalidate(void)
 {
 	__atomic_fetch_add(&rule_gen, 1, __ATOMIC_RELAXED);
-	for (size_t i = 0; i < sizeof rule_table / sizeof rule_table[0]; i++)
-		__atomic_store_n(&rule_table[i], 0, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < RULE_SETS; i++) {
+		__atomic_store_n(&rule_way0[i], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&rule_way1[i], 0, __ATOMIC_RELAXED);
+	}
 }
 
 void mt_unwind_global_stats(struct mt_unwind_global_stats *out)
@@ -764,8 +798,8 @@ static UW_COLD int capture_fallback(struct mt_unwind_thread *ut, uint64_t *ips, 
 }
 
 /* Completes a capture that reached memo depth md after n new frames. */
-static int capture_reuse(struct mt_unwind_thread *ut, uint64_t *ips, int max, int n, int md,
-                         uint64_t rbp, int *reused_outer)
+static UW_COLD int capture_reuse(struct mt_unwind_thread *ut, uint64_t *ips, int max, int n,
+                                 int md, uint64_t rbp, int *reused_outer)
 {
 	int total = n + md + 1;
 	if (total > max) {   /* truncated: the outer ends are not comparable */
@@ -786,9 +820,10 @@ static int capture_reuse(struct mt_unwind_thread *ut, uint64_t *ips, int max, in
 	return total;
 }
 
-static int capture_done(struct mt_unwind_thread *ut, int n, int memo_ok)
+/* Completes a capture of n frames; keeps it as the memo if `keep`. */
+static int capture_done(struct mt_unwind_thread *ut, int n, int keep)
 {
-	if (memo_ok)
+	if (keep)
 		memo_store(ut, n, -1);
 	else
 		ut->memo_n = 0;
@@ -797,13 +832,79 @@ static int capture_done(struct mt_unwind_thread *ut, int n, int memo_ok)
 }
 
 /*
- * The unwinding loop.  Entered from mt_unwind_capture (assembly, below)
- * with the capture call's stack pointer (pointing at its return address)
- * and rbp, which are the caller's registers at the call.
+ * The unwinding loop, instantiated with and without the memo.
  *
  * State (pc, sp, rbp) of frame n: pc its return address, sp the stack
  * pointer after that return, rbp its rbp then.  Per frame: rule lookup,
- * CFA, caller's rbp (if saved), return address at CFA - 8.
+ * CFA, caller's rbp (if saved), return address at CFA - 8.  That chain of
+ * dependent loads (return address, rule, return address...) sets the
+ * speed, so the common frame (rsp-based, checked when its rule was made)
+ * takes the shortest path; rbp-based frames check their addresses here.
+ */
+static inline __attribute__((always_inline)) int
+unwind_loop(struct mt_unwind_thread *ut, uint64_t *ips, int max, int *reused_outer,
+            uint64_t ra0, uint64_t sp, uint64_t rbp, const int memo)
+{
+	const uint64_t hi = ut->stack_hi;
+	const struct mt_unwind_frame *m = ut->memo;
+	const unsigned memo_n = memo ? ut->memo_n : 0;
+	struct memo_check mc = { 0, (int)memo_n, 0 };
+	uint64_t pc = ra0;
+	for (int n = 0;; n++) {
+		if (memo) {
+			unsigned d = ut->memo_at[memo_at_slot(sp)] - 1u;
+			if (UW_UNLIKELY(d < memo_n && m[d].sp == sp) &&
+			    memo_match(ut, (int)d, pc, rbp, &mc))
+				return capture_reuse(ut, ips, max, n, (int)d, rbp, reused_outer);
+		}
+		if (UW_UNLIKELY(n == max))
+			return capture_done(ut, n, 0);
+		uint64_t e = rule_get(pc), cfa;
+		if (memo) {
+			struct mt_unwind_frame *f = &ut->cur[n];
+			f->pc = pc;
+			f->sp = sp;
+			f->rbp = rbp;
+			f->rule = e;
+		}
+		ips[n] = pc;
+		if (UW_LIKELY(!(e & (RF_BAD | RF_CFA_RBP | RF_LAST)))) {
+			cfa = sp + (uint64_t)(rule_cfa_off8(e) * 8);
+			if (UW_UNLIKELY(cfa > hi))
+				return capture_fallback(ut, ips, max, ra0, MT_UNWIND_BOUNDS, pc);
+			if (e & RF_RBP_SAVED)
+				rbp = load_word(cfa + (uint64_t)rule_rbp_off(e));
+		} else {
+			if (e & RF_BAD)
+				return capture_fallback(ut, ips, max, ra0, rule_why(e), pc);
+			if (e & RF_LAST) {
+				ut->end_addr = 0;
+				return capture_done(ut, n + 1, memo);
+			}
+			cfa = rbp + (uint64_t)(rule_cfa_off8(e) * 8);
+			if (UW_UNLIKELY(cfa < sp + 8 || cfa > hi))
+				return capture_fallback(ut, ips, max, ra0, MT_UNWIND_BOUNDS, pc);
+			if (e & RF_RBP_SAVED) {
+				uint64_t slot = cfa + (uint64_t)rule_rbp_off(e);
+				if (UW_UNLIKELY(slot < sp))   /* slot <= cfa - 16: rule_from_row */
+					return capture_fallback(ut, ips, max, ra0, MT_UNWIND_BOUNDS, pc);
+				rbp = load_word(slot);
+			}
+		}
+		pc = load_word(cfa - 8);
+		sp = cfa;
+		if (UW_UNLIKELY(pc < MIN_PC)) {
+			ut->end_addr = cfa - 8;
+			ut->end_val = pc;
+			return capture_done(ut, n + 1, memo);
+		}
+	}
+}
+
+/*
+ * Entered from mt_unwind_capture (assembly, below) with the capture call's
+ * stack pointer (pointing at its return address) and rbp, which are the
+ * caller's registers at the call.
  */
 __attribute__((used, visibility("hidden"))) int
 mt_unwind_capture_impl(struct mt_unwind_thread *ut, uint64_t *ips, int max, int *reused_outer,
@@ -824,57 +925,11 @@ mt_unwind_capture_impl(struct mt_unwind_thread *ut, uint64_t *ips, int max, int 
 	uint64_t ra0 = load_word(entry_sp);
 	if (UW_UNLIKELY(entry_sp - lo >= hi - lo || entry_sp + 8 > hi))
 		return capture_fallback(ut, ips, max, ra0, MT_UNWIND_OFF_STACK, 0);
-
-	uint64_t pc = ra0, sp = entry_sp + 8, rbp = entry_rbp;
-	int md = -1;
-	if (ut->memo_n && !ut->memo_off &&
-	    ut->memo_gen == __atomic_load_n(&rule_gen, __ATOMIC_RELAXED))
-		md = (int)ut->memo_n - 1;
-	struct memo_check mc = { 0, md + 1, 0 };
-	for (int n = 0;; n++) {
-		if (md >= 0) {
-			while (md >= 0 && ut->memo[md].sp < sp)
-				md--;
-			if (md >= 0 && ut->memo[md].sp == sp && ut->memo[md].pc == pc &&
-			    (!ut->memo_need_rbp[md] || ut->memo[md].rbp == rbp) &&
-			    memo_words_ok(ut, md, &mc))
-				return capture_reuse(ut, ips, max, n, md, rbp, reused_outer);
-		}
-		if (UW_UNLIKELY(n == max))
-			return capture_done(ut, n, 0);
-		uint64_t e = rule_get(pc);
-		struct mt_unwind_frame *f = &ut->cur[n];
-		ips[n] = pc;
-		f->pc = pc;
-		f->sp = sp;
-		f->rbp = rbp;
-		f->rbp_slot = 0;
-		ut->cur_rule[n] = (uint8_t)((e >> 33) & 3);
-		if (UW_UNLIKELY((e & (RF_VALID | RF_LAST)) != RF_VALID)) {
-			if (!(e & RF_VALID))
-				return capture_fallback(ut, ips, max, ra0, rule_why(e), pc);
-			ut->end_addr = 0;
-			return capture_done(ut, n + 1, 1);
-		}
-		uint64_t cfa = ((e & RF_CFA_RBP) ? rbp : sp) + (uint64_t)rule_cfa_off(e);
-		if (UW_UNLIKELY(cfa < sp + 8 || cfa > hi))
-			return capture_fallback(ut, ips, max, ra0, MT_UNWIND_BOUNDS, pc);
-		if (e & RF_RBP_SAVED) {
-			uint64_t slot = cfa + (uint64_t)rule_rbp_off(e);
-			if (UW_UNLIKELY(slot < sp || slot > cfa - 16))
-				return capture_fallback(ut, ips, max, ra0, MT_UNWIND_BOUNDS, pc);
-			f->rbp_slot = slot;
-			rbp = load_word(slot);
-		}
-		uint64_t ra = load_word(cfa - 8);
-		sp = cfa;
-		if (UW_UNLIKELY(ra < MIN_PC)) {
-			ut->end_addr = cfa - 8;
-			ut->end_val = ra;
-			return capture_done(ut, n + 1, 1);
-		}
-		pc = ra;
-	}
+	if (ut->memo_off)
+		return unwind_loop(ut, ips, max, reused_outer, ra0, entry_sp + 8, entry_rbp, 0);
+	if (ut->memo_gen != __atomic_load_n(&rule_gen, __ATOMIC_RELAXED))
+		ut->memo_n = 0;
+	return unwind_loop(ut, ips, max, reused_outer, ra0, entry_sp + 8, entry_rbp, 1);
 }
 
 /*

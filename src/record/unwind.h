@@ -27,6 +27,7 @@
  *    stack words read by that capture still hold the same values, copies
  *    the previous capture's outer frames instead of unwinding them.  This
  *    is exact, not a heuristic: unwinding is a function of those inputs.
+
  *
  * Sources: DWARF 5 section 6.4 (call frame information; CIE, FDE and the
  * DW_CFA_* instructions); Linux Standard Base Core 5.0, section 10.6
@@ -50,6 +51,7 @@
 #include <stdint.h>
 
 #define MT_UNWIND_MAX_FRAMES 256   /* frames per capture and per memo */
+#define MT_UNWIND_MEMO_AT    256   /* slots of the memo's sp index (power of 2) */
 
 /* Why a capture fell back to unw_backtrace (mt_unwind_stats.fallback_why). */
 enum mt_unwind_why {
@@ -87,7 +89,7 @@ struct mt_unwind_frame {
 	uint64_t pc;        /* return address: where the frame is suspended */
 	uint64_t sp;        /* stack pointer after return (CFA of the inner frame) */
 	uint64_t rbp;       /* rbp in that frame */
-	uint64_t rbp_slot;  /* where unwinding this frame read the caller's rbp, 0 if not */
+	uint64_t rule;      /* the rule word of pc */
 };
 
 /*
@@ -100,14 +102,14 @@ struct mt_unwind_frame {
 struct mt_unwind_thread {
 	uintptr_t stack_lo, stack_hi;   /* [lo, hi): the thread's stack; 0, 0 = unknown */
 	int bounds_failed;              /* pthread_getattr_np failed: always fall back */
-	int memo_off;                   /* 1: never reuse (benchmarks, A/B checks) */
+	int memo_off;                   /* 1: never use the previous capture (benchmarks, A/B) */
 	uint32_t memo_n;                /* frames in memo, 0 = no usable previous capture */
 	uint32_t memo_gen;              /* rule-table generation memo was built under */
 	uint64_t end_addr, end_val;     /* word that ended the memo'd stack, end_addr 0 if none */
 	struct mt_unwind_frame memo[MT_UNWIND_MAX_FRAMES];  /* outermost first */
 	uint8_t memo_need_rbp[MT_UNWIND_MAX_FRAMES];        /* 1: frame's rbp matters */
+	uint16_t memo_at[MT_UNWIND_MEMO_AT];                /* sp -> memo depth + 1 */
 	struct mt_unwind_frame cur[MT_UNWIND_MAX_FRAMES];   /* scratch: this capture, innermost first */
-	uint8_t cur_rule[MT_UNWIND_MAX_FRAMES];             /* scratch: rule flags per frame */
 	struct mt_unwind_stats stats;
 };
 

@@ -19,12 +19,15 @@
 #define ZSTD_STATIC_LINKING_ONLY  /* ZSTD_customMem: zstd allocates through our mmap */
 #include <zstd.h>
 #include "record.h"
+#include "trace/columns.h"
 
 #define MT_QUEUE_MAX        64    /* chunks waiting for the writer (x 128 KiB) */
 #define MT_POOL_MAX         64    /* empty chunk buffers kept for reuse */
 #define MT_BLOCK_MAX_AGE_MS 1000
 #define MT_CLOCK_EVERY_MS   1000
 #define MT_DEFAULT_INTERVAL_MS 100
+/* raw bytes a block may hold: the target plus one column chunk (or side buffer) */
+#define MT_BLOCK_CAP (MT_BLOCK_TARGET + mt_columns_scratch_size(MT_THREAD_BUF_BYTES) + MT_SIDE_BYTES)
 
 static pthread_mutex_t wlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wcond = PTHREAD_COND_INITIALIZER;   /* work for the writer */
@@ -42,6 +45,7 @@ static pthread_t writer_thread;
 static int fd = -1;
 static uint8_t *block, *cblock;
 static size_t block_len, cblock_cap;
+static uint8_t *col_chunk, *col_scratch;  /* a chunk in column form, and its scratch */
 static ZSTD_CCtx *cctx;
 static uint64_t raw_total, written_total, events_total;
 static uint64_t block_opened_ns, last_clock_ns, last_sample_ns;
@@ -86,6 +90,20 @@ static int write_all(const uint8_t *p, size_t n)
 	return 0;
 }
 
+/*
+ * zstd level for the next block: MT_ZSTD_LEVEL (3: 14% smaller than level 1
+ * on a churn block, at 244 instead of 436 MB/s on the 2-core EPYC) while
+ * the writer keeps up, MT_ZSTD_LEVEL_FAST when chunks queue up, so that on
+ * a machine whose cores are all busy the program waits as little as it can.
+ */
+static int compression_level(void)
+{
+	pthread_mutex_lock(&wlock);
+	size_t backlog = q_len;
+	pthread_mutex_unlock(&wlock);
+	return backlog > MT_QUEUE_MAX / 4 ? MT_ZSTD_LEVEL_FAST : MT_ZSTD_LEVEL;
+}
+
 /* Compresses the pending raw records into one block and writes it. */
 static void block_close(void)
 {
@@ -93,6 +111,7 @@ static void block_close(void)
 		block_len = 0;
 		return;
 	}
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, compression_level());
 	size_t c = ZSTD_compress2(cctx, cblock + MT_BLOCK_HEADER_SIZE, cblock_cap - MT_BLOCK_HEADER_SIZE,
 	                          block, block_len);
 	if (ZSTD_isError(c)) {
@@ -115,7 +134,7 @@ static void block_close(void)
 /* Appends bytes to the block; closes it first when they would not fit. */
 static void block_add(const uint8_t *p, size_t n)
 {
-	if (block_len + n > MT_BLOCK_TARGET + MT_THREAD_BUF_BYTES)
+	if (block_len + n > MT_BLOCK_CAP)
 		block_close();
 	if (!block_len)
 		block_opened_ns = mono_ns();
@@ -215,8 +234,11 @@ static void drain(void)
 
 	block_add(s, s_len);
 	for (size_t i = 0; i < n; i++) {
-		const struct mt_events_header *h = (const void *)local[i];
-		block_add(local[i], MT_EVENTS_HEADER_SIZE + h->len);
+		size_t len = mt_chunk_columns(local[i], col_chunk, col_scratch);
+		if (len)
+			block_add(col_chunk, len);
+		else
+			mt_diag("internal error: malformed event chunk dropped", NULL);
 	}
 	pthread_mutex_lock(&wlock);
 	for (size_t i = 0; i < n; i++)
@@ -375,14 +397,15 @@ int mt_writer_open(const char *path)
 	}
 	ZSTD_customMem mem = { zalloc, zfree, NULL };
 	cctx = ZSTD_createCCtx_advanced(mem);
-	cblock_cap = MT_BLOCK_HEADER_SIZE + ZSTD_compressBound(MT_BLOCK_TARGET + MT_THREAD_BUF_BYTES);
-	block = mt_mem_alloc(MT_BLOCK_TARGET + MT_THREAD_BUF_BYTES);
+	cblock_cap = MT_BLOCK_HEADER_SIZE + ZSTD_compressBound(MT_BLOCK_CAP);
+	block = mt_mem_alloc(MT_BLOCK_CAP);
 	cblock = mt_mem_alloc(cblock_cap);
 	side = mt_mem_alloc(MT_SIDE_BYTES);
 	side_spare = mt_mem_alloc(MT_SIDE_BYTES);
-	if (!cctx || !block || !cblock || !side || !side_spare)
+	col_chunk = mt_mem_alloc(mt_columns_scratch_size(MT_THREAD_BUF_BYTES));
+	col_scratch = mt_mem_alloc(mt_columns_scratch_size(MT_THREAD_BUF_BYTES));
+	if (!cctx || !block || !cblock || !side || !side_spare || !col_chunk || !col_scratch)
 		return -ENOMEM;
-	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, MT_ZSTD_LEVEL);
 	ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
 
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

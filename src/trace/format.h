@@ -104,12 +104,14 @@ struct mt_events_header {
 	uint64_t t_first;     /* ticks of the first timed event (base for deltas) */
 	uint64_t t_last;      /* ticks of the last timed event */
 	uint64_t first_seq;   /* per-thread index of the first event: a gap means loss */
-	uint8_t  pad[3];      /* 0 */
+	uint8_t  pad[3];      /* in a file: pad[0] is the pointer mode (columns.h); else 0 */
 } __attribute__((packed));
 #define MT_EVENTS_HEADER_SIZE 40
 
 /*
- * Events of one thread chunk, in the thread's program order.  Each starts
+ * Events of one thread chunk in ROW form: what a recording thread appends.
+ * Files hold chunks in COLUMN form instead (src/trace/columns.h transposes
+ * them; docs/trace-format.md, "Event chunks").  Each row starts
  * with a tag byte.  Deltas restart at every chunk: time from t_first,
  * pointers from 0, node ids from 0, node ips from 0.
  *

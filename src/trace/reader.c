@@ -18,6 +18,7 @@
  * chunks are never reordered, even when a writer leaves t_first at 0.
  */
 #include "reader.h"
+#include "columns.h"
 #include "varint.h"
 
 #include <errno.h>
@@ -961,16 +962,24 @@ static inline mkey_t mkkey(uint64_t t, unsigned cls, uint32_t s)
  * so it lives in registers across the callback; stored back on exit.
  */
 struct cursor {
-	const uint8_t *p, *end;  /* undecoded events; PAD zero bytes follow end */
-	uint64_t t, ptr;         /* delta bases: last timestamp, last pointer */
-	uint32_t left;           /* events (nodes included) the header announced, not yet read */
+	const uint8_t *tag, *tag_end;    /* MT_COL_TAG: one byte per event */
+	const uint8_t *time, *time_end;  /* the varint columns; PAD zero bytes follow the last */
+	const uint8_t *size, *size_end;
+	const uint8_t *stack, *stack_end;
+	const uint8_t *ptr, *ptr_end;    /* coded by ptr_mode (enum mt_ptr_mode) */
+	const uint8_t *node, *node_end;
+	unsigned ptr_mode;
+	uint64_t t;                      /* delta base: last timestamp */
+	uint64_t last_ptr;               /* delta base in MT_PTRS_DELTA mode */
+	uint64_t last_node;              /* base of stack ids: last node defined in the chunk */
 };
 
 /*
- * The chunk copy is followed by PAD zero bytes, so the event decoder reads
- * varints without a bounds check per byte: a varint running past end stops
- * at the first zero, and one check after each event catches the overrun.
- * An event has at most 6 varints of at most 10 bytes.
+ * The chunk copy is followed by PAD zero bytes, so the decoder reads
+ * varints without a bounds check per byte: a varint running past its
+ * column's end stops at the next column's bytes or at the first zero of
+ * the pad, and one check per column after each event catches the overrun.
+ * A whole pointer is read as 8 bytes whatever its width, hence PAD >= 8 too.
  */
 #define PAD 16
 
@@ -982,7 +991,7 @@ struct stream {
 	struct mt_event ev, ev2; /* next event to deliver */
 	uint32_t next, last;     /* rd->by_thread[next .. last): chunks not loaded yet */
 	uint32_t chunk;          /* index in tr->chunks of the active chunk, for messages */
-	uint8_t *buf;            /* copy of the active chunk's events, plus PAD */
+	uint8_t *buf;            /* copy of the active chunk's columns, plus PAD */
 	size_t cap;
 };
 
@@ -1146,22 +1155,49 @@ static COLD const uint8_t *stream_node(struct replay *R, struct stream *s, const
 	return p;
 }
 
-/* Realloc family: the free half (if any) goes to ev, the alloc half after it. */
-static HOT_INLINE int stream_realloc(struct stream *s, struct cursor *c, uint8_t tag, const uint8_t *p)
+/* Reads one pointer from the pointer column; 0, or -1 when it is cut short. */
+static HOT_INLINE int take_ptr(struct cursor *c, uint64_t *ptr)
 {
-	uint64_t dtb, dold, dta, size, stack, dnew;
-	if (!(p = uv(p, &dtb)) || !(p = uv(p, &dold)) || !(p = uv(p, &dta)) || !(p = uv(p, &size)) ||
-	    !(p = uv(p, &stack)) || !(p = uv(p, &dnew)) || p > c->end || stack > UINT32_MAX)
+	uint64_t v;
+	if (c->ptr_mode == MT_PTRS_DELTA) {
+		if (UNLIKELY(!(c->ptr = uv(c->ptr, &v)) || c->ptr > c->ptr_end))
+			return -1;
+		*ptr = c->last_ptr += (uint64_t)mt_unzigzag(v);
+		return 0;
+	}
+	if (UNLIKELY(c->ptr_end - c->ptr < (long)c->ptr_mode))
+		return -1;
+	memcpy(&v, c->ptr, 8);  /* PAD makes the 8-byte read safe */
+	c->ptr += c->ptr_mode;
+	*ptr = c->ptr_mode == MT_PTRS_WHOLE8 ? v : v & 0xffffffffffffull;
+	return 0;
+}
+
+/* Reads the size and stack of an allocation; 0, or -1 when malformed. */
+static HOT_INLINE int take_size_stack(struct cursor *c, uint64_t *size, uint64_t *stack)
+{
+	uint64_t d;
+	if (UNLIKELY(!(c->size = uv(c->size, size)) || !(c->stack = uv(c->stack, &d)) ||
+	             c->size > c->size_end || c->stack > c->stack_end))
+		return -1;
+	*stack = c->last_node + (uint64_t)mt_unzigzag(d);
+	return *stack > UINT32_MAX ? -1 : 0;
+}
+
+/* Realloc family: the free half (if any) goes to ev, the alloc half after it. */
+static HOT_INLINE int stream_realloc(struct stream *s, struct cursor *c, uint8_t tag)
+{
+	uint64_t dtb, dta, size, stack;
+	uint64_t old, new;
+	if (!(c->time = uv(c->time, &dtb)) || !(c->time = uv(c->time, &dta)) ||
+	    c->time > c->time_end || take_size_stack(c, &size, &stack) || take_ptr(c, &old) ||
+	    take_ptr(c, &new))
 		return -1;
 	uint64_t t_before = c->t + dtb, t_after = t_before + dta;
-	uint64_t old = c->ptr + (uint64_t)mt_unzigzag(dold);
-	uint64_t new = old + (uint64_t)mt_unzigzag(dnew);
 	int failed = new == 0 && size > 0;
 	int has_free = old != 0 && !failed;
 	struct mt_event *a = has_free ? &s->ev2 : &s->ev;
-	c->p = p;
 	c->t = t_after;
-	c->ptr = new;
 	a->t = t_after;
 	a->ptr = new;
 	a->size = size;
@@ -1177,6 +1213,16 @@ static HOT_INLINE int stream_realloc(struct stream *s, struct cursor *c, uint8_t
 	return 1;
 }
 
+/* An event's time delta and pointer; 0, or -1 when malformed. */
+static HOT_INLINE int take_time_ptr(struct cursor *c, uint64_t *t, uint64_t *ptr)
+{
+	uint64_t dt;
+	if (UNLIKELY(!(c->time = uv(c->time, &dt)) || c->time > c->time_end))
+		return -1;
+	*t = c->t += dt;
+	return take_ptr(c, ptr);
+}
+
 /*
  * Decodes the next alloc or free at c into s->ev (a realloc's alloc half
  * into s->ev2), defining nodes on the way.  Returns 1, 0 at the end of the
@@ -1184,22 +1230,16 @@ static HOT_INLINE int stream_realloc(struct stream *s, struct cursor *c, uint8_t
  */
 static HOT_INLINE int stream_decode(struct replay *R, struct stream *s, struct cursor *c)
 {
-	const uint8_t *p = c->p;
-	uint64_t dt, size, stack, dptr;
+	uint64_t size, stack;
 	for (;;) {
-		if (UNLIKELY(p == c->end))
-			return c->left ? -1 : 0;
-		if (UNLIKELY(c->left == 0))
-			return -1;
-		c->left--;
-		uint8_t tag = *p++;
+		if (UNLIKELY(c->tag == c->tag_end))  /* every column used up exactly */
+			return c->time == c->time_end && c->size == c->size_end && c->stack == c->stack_end &&
+			       c->ptr == c->ptr_end && c->node == c->node_end ? 0 : -1;
+		uint8_t tag = *c->tag++;
 		switch (tag) {
 		case MT_EV_FREE:
-			if (UNLIKELY(!(p = uv(p, &dt)) || !(p = uv(p, &dptr)) || p > c->end))
+			if (take_time_ptr(c, &s->ev.t, &s->ev.ptr))
 				return -1;
-			c->p = p;
-			s->ev.t = c->t += dt;
-			s->ev.ptr = c->ptr += (uint64_t)mt_unzigzag(dptr);
 			s->ev.size = 0;
 			s->ev.stack = 0;
 			s->ev.type = MT_E_FREE;
@@ -1208,12 +1248,8 @@ static HOT_INLINE int stream_decode(struct replay *R, struct stream *s, struct c
 			return 1;
 		case MT_EV_MALLOC: case MT_EV_CALLOC: case MT_EV_POSIX_MEMALIGN:
 		case MT_EV_ALIGNED_ALLOC: case MT_EV_MEMALIGN: case MT_EV_VALLOC: case MT_EV_PVALLOC:
-			if (UNLIKELY(!(p = uv(p, &dt)) || !(p = uv(p, &size)) || !(p = uv(p, &stack)) ||
-			             !(p = uv(p, &dptr)) || p > c->end || stack > UINT32_MAX))
+			if (take_time_ptr(c, &s->ev.t, &s->ev.ptr) || take_size_stack(c, &size, &stack))
 				return -1;
-			c->p = p;
-			s->ev.t = c->t += dt;
-			s->ev.ptr = c->ptr += (uint64_t)mt_unzigzag(dptr);
 			s->ev.size = size;
 			s->ev.stack = (uint32_t)stack;
 			s->ev.type = MT_E_ALLOC;
@@ -1221,10 +1257,11 @@ static HOT_INLINE int stream_decode(struct replay *R, struct stream *s, struct c
 			s->ev.realloc_failed = 0;
 			return 1;
 		case MT_EV_REALLOC: case MT_EV_REALLOCARRAY:
-			return stream_realloc(s, c, tag, p);
+			return stream_realloc(s, c, tag);
 		case MT_EV_NODE:
-			if (!(p = stream_node(R, s, p)) || p > c->end)
+			if (!(c->node = stream_node(R, s, c->node)) || c->node > c->node_end)
 				return -1;
+			c->last_node = s->prev_id;
 			continue;
 		default:
 			return -1;
@@ -1280,6 +1317,40 @@ static int cache_get(struct replay *R, uint64_t off, const uint8_t **raw, uint32
 	return 0;
 }
 
+/*
+ * Points the cursor at the columns of a chunk copy (docs/trace-format.md,
+ * "Event chunks"): the directory of column lengths, then the columns.
+ * Returns 0, or -1 when the directory does not add up.
+ */
+static int columns_open(struct cursor *c, const uint8_t *buf, uint32_t len, uint8_t ptr_mode,
+                        const struct mt_chunk_ref *ch)
+{
+	if (len < MT_COLUMNS_DIR_SIZE ||
+	    (ptr_mode != MT_PTRS_DELTA && ptr_mode != MT_PTRS_WHOLE6 && ptr_mode != MT_PTRS_WHOLE8))
+		return -1;
+	const uint8_t *at = buf + MT_COLUMNS_DIR_SIZE, *end = buf + len;
+	const uint8_t *start[MT_N_COLUMNS], *stop[MT_N_COLUMNS];
+	for (int k = 0; k < MT_N_COLUMNS; k++) {
+		uint32_t n = le32(buf + 4 * k);
+		if (n > (uint64_t)(end - at))
+			return -1;
+		start[k] = at;
+		stop[k] = at += n;
+	}
+	if (at != end || (uint64_t)(stop[MT_COL_TAG] - start[MT_COL_TAG]) != ch->n_events)
+		return -1;
+	*c = (struct cursor){
+		.tag = start[MT_COL_TAG], .tag_end = stop[MT_COL_TAG],
+		.time = start[MT_COL_TIME], .time_end = stop[MT_COL_TIME],
+		.size = start[MT_COL_SIZE], .size_end = stop[MT_COL_SIZE],
+		.stack = start[MT_COL_STACK], .stack_end = stop[MT_COL_STACK],
+		.ptr = start[MT_COL_PTR], .ptr_end = stop[MT_COL_PTR],
+		.node = start[MT_COL_NODE], .node_end = stop[MT_COL_NODE],
+		.ptr_mode = ptr_mode, .t = ch->t_first,
+	};
+	return 0;
+}
+
 /* Copies the stream's next chunk out of its block and resets the delta bases. */
 static int stream_load(struct replay *R, struct stream *s)
 {
@@ -1299,8 +1370,9 @@ static int stream_load(struct replay *R, struct stream *s)
 		return fail(R->err, -ENOMEM, "out of memory reading '%s'", R->tr->path);
 	memcpy(s->buf, h + MT_EVENTS_HEADER_SIZE, ch->len);
 	memset(s->buf + ch->len, 0, PAD);
-	s->cur = (struct cursor){ .p = s->buf, .end = s->buf + ch->len, .t = ch->t_first,
-	                          .left = ch->n_events };
+	if (columns_open(&s->cur, s->buf, ch->len, h[MT_EVENTS_HEADER_SIZE - 3], ch))
+		return fail(R->err, -EINVAL, "'%s': malformed events in thread %u", R->tr->path,
+		            ch->thread_idx);
 	s->prev_id = s->prev_ip = 0;
 	s->has_ev2 = 0;
 	s->ev.thread_idx = s->ev2.thread_idx = ch->thread_idx;

@@ -37,6 +37,7 @@
 
 #include "trace/format.h"
 #include "trace/varint.h"
+#include "trace/columns.h"
 
 #define TB_THREADS 256   /* thread indices with an automatic sequence counter */
 
@@ -395,18 +396,41 @@ static inline void tb_node(struct tb_chunk *c, uint32_t id, uint32_t parent, uin
 }
 
 /* Appends the chunk as an MT_REC_EVENTS record to the open block and frees its buffer. */
+/*
+ * Appends the chunk as the file stores it: the rows are transposed into
+ * columns by the recorder's own code (src/trace/columns.c).  Rows that do
+ * not transpose (a test writing malformed bytes on purpose) are stored as
+ * a tag column alone, which the reader must reject.
+ */
 static inline void tb_chunk_end(struct tb *t, struct tb_chunk *c)
 {
-	struct tb_buf *r = &t->raw;
-	tb_u8(r, MT_REC_EVENTS);
-	tb_le(r, c->ev.len, 4);
-	tb_le(r, c->thread_idx, 4);
-	tb_le(r, c->n_events, 4);
-	tb_le(r, c->t_first, 8);
-	tb_le(r, c->t_last, 8);
-	tb_le(r, c->first_seq, 8);
-	tb_le(r, 0, 3);
-	tb_put(r, c->ev.p, c->ev.len);
+	struct tb_buf rows = { 0 };
+	tb_u8(&rows, MT_REC_EVENTS);
+	tb_le(&rows, c->ev.len, 4);
+	tb_le(&rows, c->thread_idx, 4);
+	tb_le(&rows, c->n_events, 4);
+	tb_le(&rows, c->t_first, 8);
+	tb_le(&rows, c->t_last, 8);
+	tb_le(&rows, c->first_seq, 8);
+	tb_le(&rows, 0, 3);
+	tb_put(&rows, c->ev.p, c->ev.len);
+	size_t cap = mt_columns_scratch_size(c->ev.len);
+	uint8_t *out = malloc(cap), *scratch = malloc(cap);
+	size_t n = out && scratch ? mt_chunk_columns(rows.p, out, scratch) : 0;
+	if (n) {
+		tb_put(&t->raw, out, n);
+	} else {  /* malformed on purpose: directory says "all bytes are tags" */
+		rows.p[MT_EVENTS_HEADER_SIZE - 3] = 6;
+		uint32_t len = (uint32_t)(MT_COLUMNS_DIR_SIZE + c->ev.len);
+		memcpy(rows.p + 1, &len, 4);
+		tb_put(&t->raw, rows.p, MT_EVENTS_HEADER_SIZE);
+		tb_le(&t->raw, c->ev.len, 4);
+		tb_le(&t->raw, 0, MT_COLUMNS_DIR_SIZE - 4);
+		tb_put(&t->raw, c->ev.p, c->ev.len);
+	}
+	free(out);
+	free(scratch);
+	free(rows.p);
 	if (c->thread_idx < TB_THREADS)
 		t->seq[c->thread_idx] = c->first_seq + c->n_events;
 	free(c->ev.p);

@@ -32,6 +32,7 @@
 static volatile uint64_t sink;
 static struct mt_unwind_thread ut_cold, ut_memo;
 static long scale = 1;
+static int last_frames;   /* frames of the latest capture */
 
 enum method { M_MT_COLD, M_MT_MEMO, M_UNW, M_GLIBC, M_COUNT };
 static const char *const method_name[M_COUNT] = {
@@ -51,6 +52,7 @@ static int capture(enum method m)
 	default: break;
 	}
 	sink += b[n - 1];
+	last_frames = n;
 	return n;
 }
 
@@ -107,7 +109,7 @@ NOI static void measure(void)
 		r[rep] = (now_ns() - t0) / (double)cur_iters;
 		sink += (uint64_t)n;
 	}
-	frames_seen = capture(cur_method);
+	frames_seen = last_frames;
 	result_ns = median(r, REPS);
 }
 
@@ -125,6 +127,7 @@ NOI static int descend(int d)
 /* Frames of a capture made in leaf_c3 with descend(0): the base to add to. */
 static int base_frames;
 NOI static void probe(void) { base_frames = capture(M_UNW) + 3; }   /* + leaf_c1..c3 */
+/* probe_descend stands for descend(0): with descend(k), k more frames. */
 NOI static int probe_descend(void) { probe(); return 1; }
 
 static void run_stack(const char *name, int frames, int leaf)
@@ -134,7 +137,7 @@ static void run_stack(const char *name, int frames, int leaf)
 		cur_method = (enum method)m;
 		leaf_mode = leaf;
 		cur_iters = method_iters[m] * scale / (frames > 30 ? 2 : 1);
-		sink += (uint64_t)descend(frames - base_frames);
+		sink += (uint64_t)descend(frames - base_frames - 1);
 		printf("  %8.1f", result_ns);
 		if (frames_seen != frames)
 			printf("(%d frames!)", frames_seen);
@@ -220,7 +223,6 @@ int main(int argc, char **argv)
 	sink += (uint64_t)first_descend(45);
 	printf("first capture (rules from .eh_frame): %.1f us for %d frames\n", first_us, frames_seen);
 	sink += (uint64_t)probe_descend();
-	base_frames -= 1;   /* probe_descend stands for descend(0) */
 	printf("ns per capture\n%-9s", "stack");
 	for (int m = 0; m < M_COUNT; m++)
 		printf("  %s", method_name[m]);

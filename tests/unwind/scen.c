@@ -101,11 +101,8 @@ NOI static int r_align(int depth, uint64_t *s)
    a "DRAP" register (r10) and describes the CFA with
    DW_CFA_def_cfa_expression, outside the fast form: a fallback case, like
    PLT stubs. */
-NOI static int r_drap(int depth, uint64_t *s)
+NOI static int r_drap_frame(int depth, uint64_t *s, uint64_t x)
 {
-	uint64_t x = rng_next(s);
-	if ((x & 7) != 0)   /* rare: every stack through it falls back */
-		return r_regs(depth, s);
 	volatile uint64_t v[4] __attribute__((aligned(64)));
 	volatile char vla[1 + (x & 15)];
 	v[0] = x;
@@ -114,6 +111,14 @@ NOI static int r_drap(int depth, uint64_t *s)
 	if (depth > 0)
 		r += scen_dispatch(depth - 1, s);
 	return r + (int)v[0] + vla[0];
+}
+
+NOI static int r_drap(int depth, uint64_t *s)
+{
+	uint64_t x = rng_next(s);
+	if ((x & 7) != 0)   /* rare: every stack through it falls back */
+		return r_regs(depth, s);
+	return r_drap_frame(depth, s, x) + 1;
 }
 
 /* Sibling call: this frame is replaced by the callee. */
