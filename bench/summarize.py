@@ -341,6 +341,10 @@ def main():
             if v is None:
                 cells.append("not measured")
                 continue
+            if v == "FAILED":
+                nmiss += 1
+                cells.append("failed **MISS**")
+                continue
             good = cmp(v)
             npass += good
             nmiss += not good
@@ -362,7 +366,9 @@ def main():
     for w, g in GOAL_ANALYSIS.items():
         goal_row(f"{w} analysis (`memtriage report`)",
                  f"≥ {g:.1f} M events/s (5× heaptrack_print's {HT_PRINT_ANCHOR[w]})",
-                 lambda f, w=w: rows.get((w, f), {}).get("memtriage", {}).get("an_eps"),
+                 lambda f, w=w: (rows.get((w, f), {}).get("memtriage", {}).get("an_eps") or
+                                 ("FAILED" if rows.get((w, f), {}).get("memtriage", {}).get("an_err")
+                                  else None)),
                  lambda v, g=g: v >= g, lambda v: f"{v:.1f} M/s")
 
     def correct_all(f):

@@ -354,22 +354,26 @@ static int is_recorded_process(void)
 
 #define MT_EXEC_MAX_ENV 1024  /* 8 KiB of stack: exec may run on a small thread stack */
 
-/* Builds envp with LD_PRELOAD restored (in `out`, with `buf` for the string). */
+/* Builds envp with LD_PRELOAD and MEMTRIAGE_OUTPUT restored (in `out`, strings in `buf`). */
 static char *const *exec_env(char *const envp[], char **out, char *buf, size_t buf_len)
 {
 	const char *preload = mt_saved_preload();
 	if (!preload || !envp)
 		return envp;
 	size_t n = 0, w = 0;
-	for (; envp[n] && w < MT_EXEC_MAX_ENV - 2; n++)
-		if (strncmp(envp[n], "LD_PRELOAD=", 11))
+	for (; envp[n] && w < MT_EXEC_MAX_ENV - 3; n++)
+		if (strncmp(envp[n], "LD_PRELOAD=", 11) && strncmp(envp[n], "MEMTRIAGE_OUTPUT=", 17))
 			out[w++] = envp[n];
 	if (envp[n])
 		return envp;  /* too many variables: pass them on unchanged */
 	int len = snprintf(buf, buf_len, "LD_PRELOAD=%s", preload);
-	if (len < 0 || (size_t)len >= buf_len)
+	if (len < 0 || (size_t)len + 1 >= buf_len)
+		return envp;
+	int len2 = snprintf(buf + len + 1, buf_len - (size_t)len - 1, "MEMTRIAGE_OUTPUT=%s", mt_trace_file());
+	if (len2 < 0 || (size_t)(len + 1 + len2) >= buf_len)
 		return envp;
 	out[w++] = buf;
+	out[w++] = buf + len + 1;
 	out[w] = NULL;
 	return out;
 }
@@ -395,7 +399,7 @@ static int exec_common(const char *file, char *const argv[], char *const envp[],
 		real_execvpe = (execve_fn)dlsym(RTLD_NEXT, "execvpe");
 	}
 	char *env_out[MT_EXEC_MAX_ENV];
-	char buf[4096 + 16];
+	char buf[2 * 4096 + 32];
 	char *const *env = before_exec(envp, env_out, buf, sizeof buf);
 	return (search ? real_execvpe : real_execve)(file, argv, env);
 }

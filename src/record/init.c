@@ -32,13 +32,19 @@ static void fork_child(void)
 	mt_writer_child_reset();
 }
 
-static const char *trace_path(char *buf, size_t len)
+static char trace_file[4096];
+
+const char *mt_trace_file(void) { return trace_file; }
+
+/* MEMTRIAGE_OUTPUT, or memtriage.PID.trace; kept for an exec of this process. */
+static const char *trace_path(void)
 {
 	const char *out = getenv("MEMTRIAGE_OUTPUT");
-	if (out && *out)
-		return out;
-	snprintf(buf, len, "memtriage.%d.trace", (int)getpid());
-	return buf;
+	if (out && *out && strlen(out) < sizeof trace_file)
+		strcpy(trace_file, out);
+	else
+		snprintf(trace_file, sizeof trace_file, "memtriage.%d.trace", (int)getpid());
+	return trace_file;
 }
 
 void mt_init(void)
@@ -53,8 +59,7 @@ void mt_init(void)
 	mt_modules_self_range((const void *)&mt_init, &lo, &hi);
 	mt_stack_init(lo, hi);
 	mt_thread_init();
-	char buf[64];
-	const char *path = trace_path(buf, sizeof buf);
+	const char *path = trace_path();
 	int r = mt_writer_open(path);
 	if (r < 0) {
 		mt_diag("cannot open the trace file; not recording", strerror(-r));
@@ -99,13 +104,22 @@ static void unset_self_preload(void)
 				s++;
 		}
 		*w = 0;
+		if (!*(*e + 11))
+			unsetenv("LD_PRELOAD");  /* it held the recorder alone */
+		return;
 	}
 }
 
+/*
+ * The program sees the environment it would have had without the recorder:
+ * LD_PRELOAD without it (so its children are not recorded), and no
+ * MEMTRIAGE_OUTPUT.  unsetenv shifts environ in place; it does not allocate.
+ */
 __attribute__((constructor)) static void mt_ctor(void)
 {
 	unset_self_preload();
 	mt_bootstrap();
+	unsetenv("MEMTRIAGE_OUTPUT");
 	if (mt_state == MT_RECORDING && !writer_started) {
 		writer_started = 1;
 		mt_modules_scan();

@@ -70,6 +70,8 @@ void mt_bootstrap(void);
 void mt_init(void);
 /* LD_PRELOAD as it was at start (the recorder included), for exec; NULL if unknown. */
 const char *mt_saved_preload(void);
+/* The trace file's path (MEMTRIAGE_OUTPUT as it was at start). */
+const char *mt_trace_file(void);
 /* Finishes the trace (flushes every thread, writes END); idempotent. */
 void mt_finish(enum mt_end_reason why);
 

@@ -225,7 +225,8 @@ static const uint8_t *hdr_find_fde(const uint8_t *hdr, uint64_t pc)
 		return NULL;
 	struct rd r = { hdr + 4, hdr + 4 + 32, 0 };
 	uint64_t base = (uint64_t)(uintptr_t)hdr;
-	(void)rd_ptr(&r, hdr[1], base, hdr[1] == PE_omit);
+	if (hdr[1] != PE_omit)
+		(void)rd_ptr(&r, hdr[1], base, 1);   /* eh_frame_ptr: not needed */
 	uint64_t count = hdr[2] == PE_omit ? 0 : rd_ptr(&r, hdr[2], base, 0);
 	if (r.err || count == 0)
 		return NULL;
@@ -678,12 +679,10 @@ static int memo_words_ok(const struct mt_unwind_thread *ut, int d, struct memo_c
 	return 1;
 }
 
-/* 1 if this capture's frame (pc, sp, rbp) is memo frame d, sp equal. */
-static int memo_match(const struct mt_unwind_thread *ut, int d, uint64_t pc, uint64_t rbp,
-                      struct memo_check *mc)
+/* 1 if this capture's frame, with the pc and sp of memo frame d, is it. */
+static int memo_match(const struct mt_unwind_thread *ut, int d, uint64_t rbp, struct memo_check *mc)
 {
-	const struct mt_unwind_frame *f = &ut->memo[d];
-	return f->pc == pc && (!ut->memo_need_rbp[d] || f->rbp == rbp) && memo_words_ok(ut, d, mc);
+	return (!ut->memo_need_rbp[d] || ut->memo[d].rbp == rbp) && memo_words_ok(ut, d, mc);
 }
 
 /*
@@ -693,11 +692,12 @@ static int memo_match(const struct mt_unwind_thread *ut, int d, uint64_t pc, uin
  */
 static void memo_store(struct mt_unwind_thread *ut, int n, int base)
 {
-	int need = base >= 0 ? ut->memo_need_rbp[base] : 0;
+	unsigned need = base >= 0 ? ut->memo_need_rbp[base] : 0;
 	for (int j = 0; j < n; j++) {
 		const struct mt_unwind_frame *f = &ut->cur[n - 1 - j];
 		int d = base + 1 + j;
-		need = (f->rule & RF_CFA_RBP) || (!(f->rule & RF_RBP_SAVED) && need);
+		unsigned r = (unsigned)f->rule;
+		need = ((r / RF_CFA_RBP) & 1) | (((~r / RF_RBP_SAVED) & 1) & need);   /* no branch */
 		ut->memo[d] = *f;
 		ut->memo_need_rbp[d] = (uint8_t)need;
 		ut->memo_at[memo_at_slot(f->sp)] = (uint16_t)(d + 1);
@@ -731,7 +731,16 @@ int mt_unwind_thread_init(struct mt_unwind_thread *ut)
 void mt_unwind_set_memo(struct mt_unwind_thread *ut, int on)
 {
 	ut->memo_off = !on;
+	ut->memo_always = on == 2;
+	ut->memo_rest = 0;
+	ut->memo_score = 0;
 	ut->memo_n = 0;
+}
+
+unsigned mt_unwind_explain(uint64_t ra)
+{
+	uint64_t e = rule_compute(ra);
+	return e & RF_BAD ? rule_why(e) : MT_UNWIND_OK;
 }
 
 void mt_unwind_invalidate(void)
@@ -852,9 +861,11 @@ unwind_loop(struct mt_unwind_thread *ut, uint64_t *ips, int max, int *reused_out
 	uint64_t pc = ra0;
 	for (int n = 0;; n++) {
 		if (memo) {
-			unsigned d = ut->memo_at[memo_at_slot(sp)] - 1u;
-			if (UW_UNLIKELY(d < memo_n && m[d].sp == sp) &&
-			    memo_match(ut, (int)d, pc, rbp, &mc))
+			/* One branch, rarely taken: the slot names a memo frame with
+			 * this sp and pc (slot 0 means none; d stays in the array). */
+			unsigned d = (ut->memo_at[memo_at_slot(sp)] - 1u) & (MT_UNWIND_MAX_FRAMES - 1);
+			int cand = (d < memo_n) & (m[d].sp == sp) & (m[d].pc == pc);
+			if (UW_UNLIKELY(cand) && memo_match(ut, (int)d, rbp, &mc))
 				return capture_reuse(ut, ips, max, n, (int)d, rbp, reused_outer);
 		}
 		if (UW_UNLIKELY(n == max))
@@ -902,6 +913,31 @@ unwind_loop(struct mt_unwind_thread *ut, uint64_t *ips, int max, int *reused_out
 }
 
 /*
+ * Whether to keep a memo.  Keeping it costs about twice per new frame what
+ * it saves per reused frame (measured: tests/unwind/README.md), so it pays
+ * when at least two thirds of the frames are reused, as in deep recursion
+ * or interpreters, and not when consecutive stacks differ in most frames.
+ * Each memo capture scores reused - 2 * new frames into a decaying sum;
+ * when the sum goes negative the thread captures without the memo for
+ * MEMO_REST captures, then tries again (two captures: one to build, one to
+ * use the memo).
+ */
+#define MEMO_REST 128
+
+static void memo_policy(struct mt_unwind_thread *ut, int had_memo, int frames, int reused)
+{
+	if (!had_memo || ut->memo_always)
+		return;
+	ut->memo_score += reused - 2 * (frames - reused) - ut->memo_score / 8;
+	if (ut->memo_score < 0) {
+		ut->memo_score = 0;
+		ut->memo_rest = MEMO_REST;
+		ut->memo_n = 0;
+		ut->stats.memo_rests++;
+	}
+}
+
+/*
  * Entered from mt_unwind_capture (assembly, below) with the capture call's
  * stack pointer (pointing at its return address) and rbp, which are the
  * caller's registers at the call.
@@ -927,9 +963,16 @@ mt_unwind_capture_impl(struct mt_unwind_thread *ut, uint64_t *ips, int max, int 
 		return capture_fallback(ut, ips, max, ra0, MT_UNWIND_OFF_STACK, 0);
 	if (ut->memo_off)
 		return unwind_loop(ut, ips, max, reused_outer, ra0, entry_sp + 8, entry_rbp, 0);
+	if (ut->memo_rest) {
+		ut->memo_rest--;
+		return unwind_loop(ut, ips, max, reused_outer, ra0, entry_sp + 8, entry_rbp, 0);
+	}
 	if (ut->memo_gen != __atomic_load_n(&rule_gen, __ATOMIC_RELAXED))
 		ut->memo_n = 0;
-	return unwind_loop(ut, ips, max, reused_outer, ra0, entry_sp + 8, entry_rbp, 1);
+	int had_memo = ut->memo_n != 0;
+	int n = unwind_loop(ut, ips, max, reused_outer, ra0, entry_sp + 8, entry_rbp, 1);
+	memo_policy(ut, had_memo, n, *reused_outer);
+	return n;
 }
 
 /*

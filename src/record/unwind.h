@@ -27,6 +27,8 @@
  *    stack words read by that capture still hold the same values, copies
  *    the previous capture's outer frames instead of unwinding them.  This
  *    is exact, not a heuristic: unwinding is a function of those inputs.
+ *    Keeping the memo costs time per frame; a thread whose consecutive
+ *    stacks share too few frames pauses it (mt_unwind_set_memo).
 
  *
  * Sources: DWARF 5 section 6.4 (call frame information; CIE, FDE and the
@@ -77,6 +79,7 @@ struct mt_unwind_stats {
 	uint64_t captures;        /* calls */
 	uint64_t fallbacks;       /* answered by unw_backtrace */
 	uint64_t memo_hits;       /* reused outer frames of the previous capture */
+	uint64_t memo_rests;      /* times the memo did not pay and was paused */
 	uint64_t frames;          /* frames returned */
 	uint64_t frames_reused;   /* of those, copied from the previous capture */
 	uint64_t fallback_pc;     /* return address of the last unsupported frame */
@@ -103,6 +106,9 @@ struct mt_unwind_thread {
 	uintptr_t stack_lo, stack_hi;   /* [lo, hi): the thread's stack; 0, 0 = unknown */
 	int bounds_failed;              /* pthread_getattr_np failed: always fall back */
 	int memo_off;                   /* 1: never use the previous capture (benchmarks, A/B) */
+	int memo_always;                /* 1: never pause the memo (tests) */
+	int memo_score;                 /* decaying sum of reused - 2 * new frames */
+	uint32_t memo_rest;             /* captures left to make without the memo */
 	uint32_t memo_n;                /* frames in memo, 0 = no usable previous capture */
 	uint32_t memo_gen;              /* rule-table generation memo was built under */
 	uint64_t end_addr, end_val;     /* word that ended the memo'd stack, end_addr 0 if none */
@@ -150,8 +156,19 @@ int mt_unwind_capture(struct mt_unwind_thread *ut, uint64_t *ips, int max, int *
  */
 int mt_unwind_thread_init(struct mt_unwind_thread *ut);
 
-/* 1: reuse outer frames of the previous capture (the default); 0: never. */
+/*
+ * 1 (the default): reuse outer frames of the previous capture where that
+ * pays (the thread pauses the memo for a while when too few frames were
+ * reused); 0: never; 2: always, even where it does not pay (tests).
+ */
 void mt_unwind_set_memo(struct mt_unwind_thread *ut, int on);
+
+/*
+ * Diagnostic: why a stack through return address ra would fall back
+ * (enum mt_unwind_why; MT_UNWIND_OK if ra's frame is in the fast form).
+ * Computes the rule from the CFI each time; does not touch the cache.
+ */
+unsigned mt_unwind_explain(uint64_t ra);
 
 /*
  * Forgets every cached rule and every thread's memo.  Call after code was

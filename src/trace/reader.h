@@ -39,7 +39,7 @@
  * could make the reader allocate.
  */
 #define MT_TRACE_CHUNKS_MAX   (1u << 22)  /* event chunks indexed (48 B each) */
-#define MT_TRACE_NODES_MAX    (1u << 24)  /* call-stack trie node ids (16 B each) */
+#define MT_TRACE_NODES_MAX    (1u << 28)  /* call-stack trie node ids (16 B each): bigtree needs 20 M */
 #define MT_TRACE_MODULES_MAX  65536u      /* module records */
 #define MT_TRACE_THREADS_MAX  (1u << 20)  /* distinct thread indices */
 #define MT_TRACE_SAMPLES_MAX  (1u << 22)  /* timeline samples */

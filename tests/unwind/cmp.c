@@ -14,7 +14,7 @@
 #define MAX_REPORTS 8
 
 struct cmp_thread {
-	struct mt_unwind_thread memo, cold;
+	struct mt_unwind_thread memo, cold, adaptive;
 	uint64_t prev[MAXF];
 	int prev_n;
 	struct cmp_totals t;
@@ -78,6 +78,7 @@ static struct cmp_thread *thread_state(void)
 {
 	if (!ct) {
 		ct = calloc(1, sizeof *ct);
+		mt_unwind_set_memo(&ct->memo, 2);
 		mt_unwind_set_memo(&ct->cold, 0);
 	}
 	return ct;
@@ -86,11 +87,12 @@ static struct cmp_thread *thread_state(void)
 NOI int cmp_here(void)
 {
 	struct cmp_thread *c = thread_state();
-	uint64_t a[MAXF], k[MAXF];
+	uint64_t a[MAXF], k[MAXF], d[MAXF];
 	void *b[MAXF];
-	int reused = -1, reused_cold = -1;
+	int reused = -1, reused_cold = -1, reused_adaptive = -1;
 	int n = mt_unwind_capture(&c->memo, a, MAXF, &reused);
 	int nk = mt_unwind_capture(&c->cold, k, MAXF, &reused_cold);
+	int nd = mt_unwind_capture(&c->adaptive, d, MAXF, &reused_adaptive);
 	int m = unw_backtrace(b, MAXF);
 	c->t.captures++;
 	if (corrupt_every && c->t.captures % (uint64_t)corrupt_every == 0 && n > 2)
@@ -102,6 +104,9 @@ NOI int cmp_here(void)
 	} else if (!same(k, nk, b, m)) {
 		c->t.mismatches++;
 		report("cold", k, nk, b, m);
+	} else if (!same(d, nd, b, m)) {
+		c->t.mismatches++;
+		report("adaptive", d, nd, b, m);
 	}
 	if (reused_cold != 0 || reused < 0 || reused > n || reused > c->prev_n)
 		c->t.reuse_errors++;
@@ -122,11 +127,12 @@ static void add(struct cmp_totals *to, const struct cmp_thread *c)
 	to->frames += t->frames;
 	to->mismatches += t->mismatches;
 	to->reuse_errors += t->reuse_errors;
-	to->fallbacks += c->memo.stats.fallbacks + c->cold.stats.fallbacks;
+	to->fallbacks += c->memo.stats.fallbacks + c->cold.stats.fallbacks + c->adaptive.stats.fallbacks;
 	to->memo_hits += c->memo.stats.memo_hits;
 	to->frames_reused += c->memo.stats.frames_reused;
 	for (int w = 0; w < MT_UNWIND_WHY_COUNT && w < 32; w++)
-		to->by_why[w] += c->memo.stats.by_why[w] + c->cold.stats.by_why[w];
+		to->by_why[w] += c->memo.stats.by_why[w] + c->cold.stats.by_why[w] +
+		                 c->adaptive.stats.by_why[w];
 }
 
 void cmp_thread_done(void)

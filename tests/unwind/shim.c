@@ -128,6 +128,21 @@ static struct mt_unwind_thread *thread_state(void)
 	return tut;
 }
 
+/* Timing modes: the capture alone, no counters (atomics would dominate). */
+NOI static void capture_only(void)
+{
+	uint64_t a[MAXF];
+	int reused;
+	if (mode == MODE_UNW) {
+		sink += (uint64_t)unw_backtrace((void **)a, MAXF);
+		return;
+	}
+	struct mt_unwind_thread *ut = thread_state();
+	if (ut)
+		sink += (uint64_t)mt_unwind_capture(ut, a, MAXF, &reused);
+}
+
+/* Compare mode: both captures, counted and compared. */
 NOI static void capture(void)
 {
 	struct mt_unwind_thread *ut = thread_state();
@@ -178,8 +193,10 @@ static inline void record(void)
 	int saved = errno;
 	if (mode < 0)
 		set_mode();
-	if (mode != MODE_NONE)
+	if (mode == MODE_COMPARE)
 		capture();
+	else if (mode != MODE_NONE)
+		capture_only();
 	errno = saved;
 	guard--;
 }
@@ -214,6 +231,13 @@ __attribute__((destructor)) static void summary(void)
 {
 	char line[1024], exe[256] = "?", d[200];
 	guard++;
+	if (tut && mode != MODE_COMPARE) {   /* timing modes keep their counts per thread */
+		g.captures = tut->stats.captures;
+		g.frames = tut->stats.frames;
+		g.fallbacks = tut->stats.fallbacks;
+		g.memo_hits = tut->stats.memo_hits;
+		g.frames_reused = tut->stats.frames_reused;
+	}
 	ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	exe[k > 0 ? k : 1] = 0;
 	int len = snprintf(line, sizeof line,

@@ -1,6 +1,6 @@
 /*
  * peers/mt: a multi-threaded workload whose allocation totals are known
- * exactly, for tests/e2e/peers.sh (built there with cc).
+ * exactly, for tests/e2e/peers.sh (built there with gcc).
  *
  * Two worker threads each run N rounds (argv[1], default 20000): a round
  * frees the block in a random one of LOCAL slots and puts a new one there,
@@ -9,11 +9,10 @@
  * ring and freed there (cross-thread frees; locally when the ring is
  * full).  Then each thread keeps the blocks of its first LEAK slots
  * (leaked), frees the rest, and after a barrier frees what the other
- * thread handed it.  After a second barrier
- * each thread allocates BIG blocks of BIG_SIZE bytes; a third barrier holds
- * them all live at once (the peak: 2 x 48 x 64 KiB = 6 MiB, while the
- * churn can never hold more than 2 x (LOCAL + RING) x 2 KiB = 2 MiB), then
- * they are freed.
+ * thread handed it.  After a second barrier each thread allocates BIG
+ * blocks of BIG_SIZE bytes; a third barrier holds them all live at once
+ * (the peak: 2 x 48 x 64 KiB = 6 MiB, while the churn can never hold more
+ * than 2 x (LOCAL + RING) x 2 KiB = 2 MiB), then they are freed.
  *
  * Output goes through write(2) only (no stdio buffer is allocated).  stdout
  * gets the sum of the sizes freed (the same every run); stderr gets the
@@ -52,7 +51,10 @@ struct tstat {
 	uint64_t ck;
 } __attribute__((aligned(64)));
 
-static struct ring rings[2] = { { .mu = PTHREAD_MUTEX_INITIALIZER }, { .mu = PTHREAD_MUTEX_INITIALIZER } };
+static struct ring rings[2] = {
+	{ .mu = PTHREAD_MUTEX_INITIALIZER },
+	{ .mu = PTHREAD_MUTEX_INITIALIZER },
+};
 static struct tstat st[2];
 static pthread_barrier_t bar;
 static long rounds = 20000;

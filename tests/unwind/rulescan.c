@@ -1,0 +1,58 @@
+/*
+ * rulescan: which return addresses of a shared library would make
+ * mt_unwind_capture fall back to unw_backtrace, and why.  Reads
+ * "hex_offset function" lines (the address after each call instruction,
+ * from objdump; see rulescan.sh), loads the library, and asks
+ * mt_unwind_explain about each.  usage: rulescan lib.so < calls.txt
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "record/unwind.h"
+
+#define MAX_EXAMPLES 6
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return 2;
+	void *h = dlopen(argv[1], RTLD_NOW | RTLD_NOLOAD);
+	if (!h)
+		h = dlopen(argv[1], RTLD_NOW);
+	struct link_map *lm = NULL;
+	if (!h || dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0) {
+		fprintf(stderr, "rulescan: cannot load '%s': %s\n", argv[1], dlerror());
+		return 1;
+	}
+	unsigned long counts[MT_UNWIND_WHY_COUNT] = { 0 }, total = 0;
+	char examples[MT_UNWIND_WHY_COUNT][MAX_EXAMPLES][64];
+	int n_ex[MT_UNWIND_WHY_COUNT] = { 0 };
+	char line[512], fn[256];
+	unsigned long off;
+	while (fgets(line, sizeof line, stdin)) {
+		if (sscanf(line, "%lx %255s", &off, fn) != 2)
+			continue;
+		unsigned why = mt_unwind_explain(lm->l_addr + off);
+		total++;
+		counts[why]++;
+		if (why && n_ex[why] < MAX_EXAMPLES)
+			snprintf(examples[why][n_ex[why]++], 64, "%.40s+%lx", fn, off);
+	}
+	printf("%s: %lu call sites", argv[1], total);
+	for (unsigned w = 0; w < MT_UNWIND_WHY_COUNT; w++)
+		if (counts[w])
+			printf(", %s %lu", mt_unwind_why_name(w), counts[w]);
+	printf("\n");
+	for (unsigned w = 1; w < MT_UNWIND_WHY_COUNT; w++) {
+		if (!n_ex[w])
+			continue;
+		printf("  %s in:", mt_unwind_why_name(w));
+		for (int i = 0; i < n_ex[w]; i++)
+			printf(" %s", examples[w][i]);
+		printf("\n");
+	}
+	return 0;
+}
