@@ -746,7 +746,7 @@ static void test_malformed_events(void **state)
 		{ "\x20\x00\x00\x02", 4, 1, "malformed events" },                    /* node id 0 */
 		{ "\x20\x02\x02\x00", 4, 1, "malformed events" },                    /* ip 0 */
 		{ "\x20\x02\x02\x02\x20\x00\x02\x04", 8, 2, "conflicting definitions of call-stack node 1" },
-		{ "\x20\x80\x80\x80\x10\x02\x02", 7, 1, "beyond the reader limit" }, /* node id 2^24 */
+		{ "\x20\x80\x80\x80\x80\x02\x02\x02", 8, 1, "beyond the reader limit" }, /* node id 2^28 */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		int r = replay_raw_events(cases[i].bytes, cases[i].len, cases[i].n, err);

@@ -14,7 +14,7 @@
 #define MAX_REPORTS 8
 
 struct cmp_thread {
-	struct mt_unwind_thread memo, cold, adaptive;
+	struct mt_unwind_thread memo, cold, adaptive, small;
 	uint64_t prev[MAXF];
 	int prev_n;
 	struct cmp_totals t;
@@ -79,6 +79,7 @@ static struct cmp_thread *thread_state(void)
 	if (!ct) {
 		ct = calloc(1, sizeof *ct);
 		mt_unwind_set_memo(&ct->memo, 2);
+		mt_unwind_set_memo(&ct->small, 2);
 		mt_unwind_set_memo(&ct->cold, 0);
 	}
 	return ct;
@@ -94,6 +95,10 @@ NOI int cmp_here(void)
 	int nk = mt_unwind_capture(&c->cold, k, MAXF, &reused_cold);
 	int nd = mt_unwind_capture(&c->adaptive, d, MAXF, &reused_adaptive);
 	int m = unw_backtrace(b, MAXF);
+	/* Truncated captures: max frames, the first `small_max` of the same list. */
+	int small_max = 2 + (int)(c->t.captures % 9);
+	uint64_t sm[16];
+	int ns = mt_unwind_capture(&c->small, sm, small_max, NULL);
 	c->t.captures++;
 	if (corrupt_every && c->t.captures % (uint64_t)corrupt_every == 0 && n > 2)
 		a[n / 2] ^= 0x10;   /* self-test of the checker: must be reported */
@@ -107,6 +112,9 @@ NOI int cmp_here(void)
 	} else if (!same(d, nd, b, m)) {
 		c->t.mismatches++;
 		report("adaptive", d, nd, b, m);
+	} else if (!same(sm, ns, b, m < small_max ? m : small_max)) {
+		c->t.mismatches++;
+		report("truncated", sm, ns, b, m < small_max ? m : small_max);
 	}
 	if (reused_cold != 0 || reused < 0 || reused > n || reused > c->prev_n)
 		c->t.reuse_errors++;
