@@ -20,6 +20,8 @@
  * define one (parent, ip) under several ids.  After replay every node is
  * mapped to a canonical node by interning (canonical parent, ip), and
  * figures are summed per canonical leaf, so one call path is one stack.
+ * Canonical ids follow the recorder's: in the order of the first id that
+ * defines each call path.
  *
  * Ownership: mt_analyze() borrows the trace; it must stay open until
  * mt_analysis_free(), because modules (for symbolization) and the process
@@ -42,7 +44,7 @@
 #define MT_LIVE_MAX        (1ull << 31)  /* live blocks at once */
 #define MT_STACK_ID_MAX    (1u << 26)    /* largest trie node id an event may name */
 #define MT_THREAD_IDX_MAX  (1u << 22)    /* largest recorder thread index */
-#define MT_STACK_DEPTH_MAX 4096          /* frames walked per stack (cycle guard) */
+#define MT_STACK_DEPTH_MAX 4096          /* frames a report walks per stack */
 #define MT_TOP_MAX         1000          /* largest --top */
 #define MT_TOP_DEFAULT     5
 
@@ -183,14 +185,16 @@ int mt_analysis_stack_frames(const struct mt_analysis *a, uint32_t node,
 
 /* ---- replay core, exposed for unit tests and benchmarks ---------------- */
 /*
- * mt_analyze() is mt_replay_new(), mt_trace_replay(tr, mt_replay_event, r),
- * mt_replay_finish().  Tests can feed events directly.
+ * mt_analyze() is mt_replay_new(), mt_trace_replay_batch(tr, mt_replay_events, r),
+ * mt_replay_finish().  Tests can feed events directly, one at a time or in
+ * batches (a batch lets the replay prefetch ahead: faster on big heaps).
  */
 struct mt_replay;
 
 /* opts may be NULL; total_events is passed to opts->progress. NULL on out of memory. */
 struct mt_replay *mt_replay_new(const struct mt_analysis_opts *opts, uint64_t total_events);
 int mt_replay_event(const struct mt_event *ev, void *replay);  /* an mt_event_fn; 0 or -errno */
+int mt_replay_events(const struct mt_event *ev, size_t n, void *replay);  /* an mt_events_fn */
 /* Message of the error that made mt_replay_event() return non-zero; NULL if none did. */
 const char *mt_replay_error(const struct mt_replay *r);
 /*
@@ -204,16 +208,27 @@ void mt_replay_free(struct mt_replay *r);              /* NULL is a no-op */
 
 /*
  * Internal, between replay.c and analyze.c: completes `a` (totals already
- * copied from the replay) from the trace `tr` and the per-node figures
- * st[0..n), indexed by recorder trie node id; last_t is the ticks of the
- * last event.  Builds canonical stacks and top lists.
+ * copied from the replay) from the trace `tr` and the figures st[0..n) of
+ * each recorder trie node that allocated, st[i].node being the recorder's
+ * id (each at most once); last_t is the ticks of the last event.  st is an
+ * mt_big array (trace/bigmem.h) of st_bytes that `a` takes over in every
+ * case: the canonical stacks are merged into it in place.  Builds
+ * canonical stacks and top lists.
  */
 int mt_analysis_fill(struct mt_analysis *a, const struct mt_trace *tr,
-                     const struct mt_stack_stats *st, size_t n, uint64_t last_t,
+                     struct mt_stack *st, size_t n, size_t st_bytes, uint64_t last_t,
                      const struct mt_analysis_opts *opts, char err[MT_ERR_LEN]);
 int mt_stacks_build(struct mt_analysis *a, const struct mt_trace *tr,
-                    const struct mt_stack_stats *st, size_t n, unsigned top_n,
+                    struct mt_stack *st, size_t n, size_t st_bytes, unsigned top_n,
                     char err[MT_ERR_LEN]);
+
+/*
+ * Fills a->top[] and a->n_top[] from a->stacks (replacing lists already
+ * there): per kind, the top_n stacks with the largest non-zero value, ties
+ * by node id.  One pass over the stacks with a bounded heap per kind, so
+ * O(n_stacks + top_n log top_n), not a sort of every stack.  0 or -ENOMEM.
+ */
+int mt_top_build(struct mt_analysis *a, unsigned top_n);
 
 /* Name of an allocation function tag ("malloc", ...), "?" when unknown. */
 const char *mt_func_name(unsigned tag);

@@ -39,7 +39,7 @@ int mt_analyze(struct mt_trace *tr, const struct mt_analysis_opts *opts,
 		return -ENOMEM;
 	}
 	err[0] = 0;
-	int rc = mt_trace_replay(tr, mt_replay_event, r, err);
+	int rc = mt_trace_replay_batch(tr, mt_replay_events, r, err);
 	if (rc) {
 		const char *why = mt_replay_error(r);  /* NULL: the reader failed and said why */
 		if (why)
@@ -110,7 +110,7 @@ static void scan_records(struct mt_analysis *a, const struct mt_trace *tr, uint6
 }
 
 int mt_analysis_fill(struct mt_analysis *a, const struct mt_trace *tr,
-                     const struct mt_stack_stats *st, size_t n, uint64_t last_t,
+                     struct mt_stack *st, size_t n, size_t st_bytes, uint64_t last_t,
                      const struct mt_analysis_opts *opts, char err[MT_ERR_LEN])
 {
 	unsigned top_n = opts && opts->top_n ? opts->top_n : MT_TOP_DEFAULT;
@@ -118,5 +118,5 @@ int mt_analysis_fill(struct mt_analysis *a, const struct mt_trace *tr,
 		top_n = MT_TOP_MAX;
 	scan_samples(a, tr);
 	scan_records(a, tr, last_t);
-	return mt_stacks_build(a, tr, st, n, top_n, err);
+	return mt_stacks_build(a, tr, st, n, st_bytes, top_n, err);
 }

@@ -12,16 +12,24 @@
  *
  * Big live heaps do not fit in cache, and the hash scatters neighbouring
  * pointers on purpose, so every event would wait for a cache miss.  Events
- * therefore pass through a short queue (PIPE_DEPTH): when an event enters
- * we prefetch its home slot, and we process the event that entered
- * PIPE_DEPTH events earlier, whose slot has arrived by then.  Processing
- * order is unchanged; mt_replay_finish() drains the queue.
+ * therefore come in batches (mt_replay_events): while processing event i
+ * we prefetch the home slot of event i + AHEAD, and for a free at
+ * i + AHEAD/2, whose slot has arrived by then, the figures of the stack
+ * that allocated the block.
+ *
+ * Per-stack figures live in a dense array of slots, one per recorder node
+ * id that allocated, in order of first use, reached through idx[node id]
+ * (4 bytes per id: most trie nodes are inner frames that never allocate).
+ * A live block names its slot, so a free goes there directly.  A slot has
+ * the size and layout of struct mt_stack, and mt_replay_finish() turns the
+ * array into the analysis's stacks in place.
  *
  * Peak per stack in O(1): the global peak moves forward only, so a stack's
  * live bytes at the (latest) peak is its live value at its first change
- * after that peak, or its final value if it did not change after it.  We
- * keep per stack the sequence number of its last change and save the live
- * value when a change finds last_change <= peak_seq (see live_add/sub).
+ * after that peak, or its final value if it did not change after it.  The
+ * replay counts peaks (epoch, +1 each time the peak rises); a slot keeps
+ * the epoch of its last change and saves its live value when a change
+ * finds that the epoch moved since (see live_add/sub).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +37,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include "analyze/analysis.h"
+#include "trace/bigmem.h"
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -37,13 +46,14 @@
 #define LIVE_INIT_BITS  16            /* 64 Ki slots, 1.5 MiB */
 #define HASH_MUL        0x9e3779b97f4a7c15ull
 #define PROGRESS_EVERY  (1u << 20)    /* events between progress calls */
-#define PIPE_DEPTH      16            /* events in flight; power of two */
+#define AHEAD           16            /* events between a prefetch and its use */
 #define HUGE_TABLE      (4u << 20)    /* bytes from which the live map uses mmap */
+#define SLOTS_INIT      256           /* stack slots first allocated */
 
 struct live {
 	uint64_t ptr;                 /* 0 = empty slot */
 	uint64_t size;
-	uint32_t stack;               /* trie node id of the allocation */
+	uint32_t stack;               /* stack slot of the allocation */
 	uint32_t thread;              /* thread index of the allocation */
 };
 
@@ -55,13 +65,15 @@ struct livemap {
 	unsigned shift;               /* 64 - log2(capacity) */
 };
 
-/* Per trie node id; 56 bytes. */
-struct node_agg {
+/* Figures of one recorder node id that allocated; becomes a struct mt_stack. */
+struct slot {
+	uint32_t node;                /* recorder trie node id */
+	uint32_t epoch;               /* r->epoch at the last live change */
 	uint64_t calls, bytes, temporary;
+	uint64_t at_peak;             /* live bytes at the peak; valid while epoch == r->epoch */
 	uint64_t live_bytes, live_blocks;
-	uint64_t at_peak;             /* live bytes at the peak; valid once last_change > peak_seq */
-	uint64_t last_change;         /* seq of the last live change, 0 = never */
 };
+_Static_assert(sizeof(struct slot) == sizeof(struct mt_stack), "slots become stacks in place");
 
 struct thread_state {
 	uint64_t last_ptr;            /* the thread's latest allocation */
@@ -70,21 +82,20 @@ struct thread_state {
 
 struct mt_replay {
 	struct livemap live;
-	struct node_agg *agg; uint32_t n_agg;      /* indexed by node id, n_agg a power of two */
+	uint32_t *idx; uint32_t n_idx;             /* node id -> slot + 1 (0: none yet) */
+	struct slot *slot; size_t n_slot, cap_slot;
 	struct thread_state *thr; uint32_t n_thr;
 
-	uint64_t seq;                 /* events so far; the current event's number */
+	uint64_t seq;                 /* events so far */
 	uint64_t last_t;
 	uint64_t live_bytes, live_blocks;
-	uint64_t peak_bytes, peak_blocks, peak_seq, peak_t;
+	uint64_t peak_bytes, peak_blocks, peak_t;
+	uint32_t epoch;               /* peaks so far, modulo the rebase in new_epoch() */
 
 	uint64_t calls[MT_N_ALLOC_FUNCS], failed[MT_N_ALLOC_FUNCS], func_bytes[MT_N_ALLOC_FUNCS];
 	uint64_t free_calls, bytes, temporary;
 	uint64_t unknown_frees, double_allocs, unknown_func;
 	uint64_t hist_calls[MT_HIST_BUCKETS], hist_bytes[MT_HIST_BUCKETS];
-
-	struct mt_event pipe[PIPE_DEPTH];   /* events waiting for their slot's cache line */
-	unsigned pipe_head, pipe_n;
 
 	void (*progress)(uint64_t, uint64_t, void *);
 	void *progress_arg;
@@ -210,27 +221,53 @@ static inline void lm_erase(struct livemap *m, struct live *e)
 	m->count--;
 }
 
-/* ---- per-node and per-thread arrays ------------------------------------- */
+/* ---- stack slots and per-thread arrays ---------------------------------- */
 
-static NOINLINE int grow_agg(struct mt_replay *r, uint32_t id)
+static NOINLINE int grow_idx(struct mt_replay *r, uint32_t id)
 {
 	if (id >= MT_STACK_ID_MAX) {
 		snprintf(r->err, MT_ERR_LEN, "call-stack id %u exceeds the limit %u (corrupt trace?)",
 		         id, MT_STACK_ID_MAX);
 		return -E2BIG;
 	}
-	uint32_t n = r->n_agg ? r->n_agg : 1024;
+	uint32_t n = r->n_idx ? r->n_idx : 1024;
 	while (n <= id)
 		n *= 2;
-	struct node_agg *a = realloc(r->agg, (size_t)n * sizeof(*a));
-	if (!a) {
+	uint32_t *x = mt_big_grow(r->idx, (size_t)r->n_idx * sizeof(*x), (size_t)n * sizeof(*x));
+	if (!x) {
 		snprintf(r->err, MT_ERR_LEN, "out of memory for %u call-stack nodes", n);
 		return -ENOMEM;
 	}
-	memset(a + r->n_agg, 0, (size_t)(n - r->n_agg) * sizeof(*a));
-	r->agg = a;
-	r->n_agg = n;
+	r->idx = x;
+	r->n_idx = n;
 	return 0;
+}
+
+static NOINLINE int grow_slots(struct mt_replay *r)
+{
+	size_t n = r->cap_slot ? 2 * r->cap_slot : SLOTS_INIT;
+	struct slot *s = mt_big_grow(r->slot, r->cap_slot * sizeof(*s), n * sizeof(*s));
+	if (!s) {
+		snprintf(r->err, MT_ERR_LEN, "out of memory for %zu call stacks", n);
+		return -ENOMEM;
+	}
+	r->slot = s;
+	r->cap_slot = n;
+	return 0;
+}
+
+/* The slot of node id sid (< n_idx), made on its first allocation; -1 on error. */
+static inline int64_t slot_of(struct mt_replay *r, uint32_t sid)
+{
+	uint32_t k = r->idx[sid];
+	if (likely(k))
+		return k - 1;
+	if (unlikely(r->n_slot == r->cap_slot) && grow_slots(r))
+		return -1;
+	r->slot[r->n_slot].node = sid;  /* the rest is zero: fresh memory */
+	r->slot[r->n_slot].epoch = r->epoch;
+	r->idx[sid] = (uint32_t)++r->n_slot;
+	return (int64_t)r->n_slot - 1;
 }
 
 static NOINLINE int grow_thr(struct mt_replay *r, uint32_t idx)
@@ -256,17 +293,36 @@ static NOINLINE int grow_thr(struct mt_replay *r, uint32_t idx)
 
 /* ---- live accounting ---------------------------------------------------- */
 
-static inline void save_at_peak(const struct mt_replay *r, struct node_agg *s, uint64_t seq)
+/*
+ * The peak rises: every slot's saved value goes stale.  Before the epoch
+ * wraps (every 2^32 peaks), slots are renumbered so that "changed since
+ * the latest peak" (epoch == r->epoch) keeps its meaning: those get 1,
+ * the others 0, and the replay goes on from epoch 1.
+ */
+static NOINLINE void rebase_epochs(struct mt_replay *r)
 {
-	if (s->last_change <= r->peak_seq)
-		s->at_peak = s->live_bytes;
-	s->last_change = seq;
+	for (size_t i = 0; i < r->n_slot; i++)
+		r->slot[i].epoch = r->slot[i].epoch == r->epoch;
+	r->epoch = 1;
 }
 
-static inline void live_add(struct mt_replay *r, struct node_agg *s, uint64_t size,
-                            uint64_t seq, uint64_t t)
+static inline void new_epoch(struct mt_replay *r)
 {
-	save_at_peak(r, s, seq);
+	if (unlikely(r->epoch == UINT32_MAX))
+		rebase_epochs(r);
+	r->epoch++;
+}
+
+static inline void save_at_peak(const struct mt_replay *r, struct slot *s)
+{
+	if (s->epoch != r->epoch)
+		s->at_peak = s->live_bytes;
+	s->epoch = r->epoch;
+}
+
+static inline void live_add(struct mt_replay *r, struct slot *s, uint64_t size, uint64_t t)
+{
+	save_at_peak(r, s);
 	s->live_bytes += size;
 	s->live_blocks++;
 	r->live_bytes += size;
@@ -274,14 +330,14 @@ static inline void live_add(struct mt_replay *r, struct node_agg *s, uint64_t si
 	if (r->live_bytes > r->peak_bytes) {
 		r->peak_bytes = r->live_bytes;
 		r->peak_blocks = r->live_blocks;
-		r->peak_seq = seq;
 		r->peak_t = t;
+		new_epoch(r);
 	}
 }
 
-static inline void live_sub(struct mt_replay *r, struct node_agg *s, uint64_t size, uint64_t seq)
+static inline void live_sub(struct mt_replay *r, struct slot *s, uint64_t size)
 {
-	save_at_peak(r, s, seq);
+	save_at_peak(r, s);
 	s->live_bytes -= size;
 	s->live_blocks--;
 	r->live_bytes -= size;
@@ -297,13 +353,13 @@ static NOINLINE void count_failed(struct mt_replay *r, unsigned f, uint64_t size
 }
 
 /* The block at e is replaced by a new allocation of the same address. */
-static NOINLINE void drop_stale(struct mt_replay *r, struct live *e, uint64_t seq)
+static NOINLINE void drop_stale(struct mt_replay *r, struct live *e)
 {
 	r->double_allocs++;
-	live_sub(r, &r->agg[e->stack], e->size, seq);
+	live_sub(r, &r->slot[e->stack], e->size);
 }
 
-static inline int on_alloc(struct mt_replay *r, const struct mt_event *ev, uint64_t seq)
+static inline int on_alloc(struct mt_replay *r, const struct mt_event *ev)
 {
 	unsigned f = ev->func;
 	uint32_t sid = ev->stack, tid = ev->thread_idx;
@@ -314,11 +370,14 @@ static inline int on_alloc(struct mt_replay *r, const struct mt_event *ev, uint6
 		r->unknown_func++;
 		f = 0;
 	}
-	if (unlikely(sid >= r->n_agg) && (rc = grow_agg(r, sid)))
+	if (unlikely(sid >= r->n_idx) && (rc = grow_idx(r, sid)))
 		return rc;
 	if (unlikely(tid >= r->n_thr) && (rc = grow_thr(r, tid)))
 		return rc;
-	struct node_agg *s = &r->agg[sid];
+	int64_t k = slot_of(r, sid);
+	if (unlikely(k < 0))
+		return -ENOMEM;
+	struct slot *s = &r->slot[k];
 	r->calls[f]++;
 	s->calls++;
 	r->thr[tid].seen = 1;
@@ -338,18 +397,18 @@ static inline int on_alloc(struct mt_replay *r, const struct mt_event *ev, uint6
 		return rc;
 	struct live *e = lm_slot(&r->live, ptr);
 	if (unlikely(e->ptr))
-		drop_stale(r, e, seq);
+		drop_stale(r, e);
 	else
 		r->live.count++;
 	e->ptr = ptr;
 	e->size = size;
-	e->stack = sid;
+	e->stack = (uint32_t)k;
 	e->thread = tid;
-	live_add(r, s, size, seq, ev->t);
+	live_add(r, s, size, ev->t);
 	return 0;
 }
 
-static inline int on_free(struct mt_replay *r, const struct mt_event *ev, uint64_t seq)
+static inline int on_free(struct mt_replay *r, const struct mt_event *ev)
 {
 	int is_free = ev->func == MT_EV_FREE;
 	r->free_calls += is_free;
@@ -360,13 +419,13 @@ static inline int on_free(struct mt_replay *r, const struct mt_event *ev, uint64
 		r->unknown_frees++;
 		return 0;
 	}
-	struct node_agg *s = &r->agg[e->stack];
+	struct slot *s = &r->slot[e->stack];
 	/* e->thread == tid implies tid < n_thr: that thread made the allocation */
 	if (is_free && e->thread == ev->thread_idx && r->thr[e->thread].last_ptr == ev->ptr) {
 		r->temporary++;
 		s->temporary++;
 	}
-	live_sub(r, s, e->size, seq);
+	live_sub(r, s, e->size);
 	lm_erase(&r->live, e);
 	return 0;
 }
@@ -383,34 +442,47 @@ static inline int process(struct mt_replay *r, const struct mt_event *ev)
 		report_progress(r);
 	r->last_t = ev->t;
 	if (ev->type == MT_E_ALLOC)
-		return on_alloc(r, ev, seq);
-	return on_free(r, ev, seq);
+		return on_alloc(r, ev);
+	return on_free(r, ev);
 }
 
 int mt_replay_event(const struct mt_event *ev, void *arg)
 {
-	struct mt_replay *r = arg;
+	return process(arg, ev);
+}
+
+/* First stage: the cache line of the live slot where ev's pointer starts its probe. */
+static inline void prefetch_live(const struct mt_replay *r, const struct mt_event *ev)
+{
 	const struct live *slot = &r->live.slot[lm_home(&r->live, ev->ptr)];
 	__builtin_prefetch(slot, 1);
 	__builtin_prefetch((const char *)slot + sizeof(*slot) - 1, 1);  /* may straddle a line */
-	r->pipe[(r->pipe_head + r->pipe_n) & (PIPE_DEPTH - 1)] = *ev;
-	if (++r->pipe_n < PIPE_DEPTH)
-		return 0;
-	const struct mt_event *old = &r->pipe[r->pipe_head];
-	r->pipe_head = (r->pipe_head + 1) & (PIPE_DEPTH - 1);
-	r->pipe_n--;
-	return process(r, old);
 }
 
-/* Processes the events still queued; returns 0 or the first error. */
-static int drain(struct mt_replay *r)
+/* Second stage, for a free: the figures of the stack that allocated the block. */
+static inline void prefetch_stack(const struct mt_replay *r, const struct mt_event *ev)
 {
-	while (r->pipe_n) {
-		const struct mt_event *ev = &r->pipe[r->pipe_head];
-		r->pipe_head = (r->pipe_head + 1) & (PIPE_DEPTH - 1);
-		r->pipe_n--;
-		int rc = process(r, ev);
-		if (rc)
+	if (ev->type != MT_E_FREE)
+		return;
+	const struct live *e = &r->live.slot[lm_home(&r->live, ev->ptr)];
+	if (e->ptr == ev->ptr)  /* most blocks sit in their home slot */
+		__builtin_prefetch(&r->slot[e->stack], 1);
+}
+
+int mt_replay_events(const struct mt_event *ev, size_t n, void *arg)
+{
+	struct mt_replay *r = arg;
+	for (size_t i = 0; i < n && i < AHEAD; i++)
+		prefetch_live(r, &ev[i]);
+	for (size_t i = 0; i < n && i < AHEAD / 2; i++)
+		prefetch_stack(r, &ev[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (i + AHEAD < n)
+			prefetch_live(r, &ev[i + AHEAD]);
+		if (i + AHEAD / 2 < n)
+			prefetch_stack(r, &ev[i + AHEAD / 2]);
+		int rc = process(r, &ev[i]);
+		if (unlikely(rc))
 			return rc;
 	}
 	return 0;
@@ -423,7 +495,7 @@ struct mt_replay *mt_replay_new(const struct mt_analysis_opts *opts, uint64_t to
 	struct mt_replay *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
-	if (lm_init(&r->live, LIVE_INIT_BITS) || grow_agg(r, 0) || grow_thr(r, 0)) {
+	if (lm_init(&r->live, LIVE_INIT_BITS) || grow_idx(r, 0) || grow_slots(r) || grow_thr(r, 0)) {
 		mt_replay_free(r);
 		return NULL;
 	}
@@ -446,7 +518,8 @@ void mt_replay_free(struct mt_replay *r)
 		return;
 	if (r->live.slot)
 		lm_free(r->live.slot, r->live.mask + 1);
-	free(r->agg);
+	mt_big_free(r->idx, (size_t)r->n_idx * sizeof(*r->idx));
+	mt_big_free(r->slot, r->cap_slot * sizeof(*r->slot));
 	free(r->thr);
 	free(r);
 }
@@ -479,21 +552,29 @@ static void copy_totals(struct mt_analysis *a, const struct mt_replay *r)
 		a->n_threads += r->thr[i].seen != 0;
 }
 
-/* Per node figures with the lazy at-peak values resolved; NULL on out of memory. */
-static struct mt_stack_stats *node_stats(const struct mt_replay *r)
+/*
+ * Turns the slots into stacks in place (the lazy at-peak values resolved,
+ * .node still the recorder's id) and hands the array over: the replay no
+ * longer owns it.
+ */
+static struct mt_stack *slots_to_stacks(struct mt_replay *r)
 {
-	struct mt_stack_stats *st = calloc(r->n_agg, sizeof(*st));
-	if (!st)
-		return NULL;
-	for (uint32_t i = 0; i < r->n_agg; i++) {
-		const struct node_agg *s = &r->agg[i];
-		st[i].calls = s->calls;
-		st[i].bytes = s->bytes;
-		st[i].temporary = s->temporary;
-		st[i].peak_bytes = s->last_change <= r->peak_seq ? s->live_bytes : s->at_peak;
-		st[i].leaked_bytes = s->live_bytes;
-		st[i].leaked_blocks = s->live_blocks;
+	struct mt_stack *st = (struct mt_stack *)(void *)r->slot;
+	for (size_t i = 0; i < r->n_slot; i++) {
+		struct slot s;
+		memcpy(&s, &r->slot[i], sizeof(s));  /* the same bytes change type: copy, not alias */
+		struct mt_stack out = {
+			.node = s.node,
+			.st = {
+				.calls = s.calls, .bytes = s.bytes, .temporary = s.temporary,
+				.peak_bytes = s.epoch == r->epoch ? s.at_peak : s.live_bytes,
+				.leaked_bytes = s.live_bytes, .leaked_blocks = s.live_blocks,
+			},
+		};
+		memcpy(&st[i], &out, sizeof(out));
 	}
+	r->slot = NULL;
+	r->cap_slot = 0;
 	return st;
 }
 
@@ -502,32 +583,24 @@ int mt_replay_finish(struct mt_replay *r, const struct mt_trace *tr,
                      struct mt_analysis **out, char err[MT_ERR_LEN])
 {
 	struct mt_analysis *a = calloc(1, sizeof(*a));
-	struct mt_stack_stats *st = NULL;
-	int rc;
-
 	*out = NULL;
-	if ((rc = drain(r))) {
-		snprintf(err, MT_ERR_LEN, "%s", r->err);
-		goto fail;
+	if (!a) {
+		snprintf(err, MT_ERR_LEN, "out of memory while analyzing");
+		mt_replay_free(r);
+		return -ENOMEM;
 	}
-	st = a ? node_stats(r) : NULL;
-	rc = -ENOMEM;
-	snprintf(err, MT_ERR_LEN, "out of memory while analyzing");
-	if (!st)
-		goto fail;
 	copy_totals(a, r);
 	a->trace = tr;
 	a->peak_t_ns = mt_trace_ns(tr, r->peak_t);
-	rc = mt_analysis_fill(a, tr, st, r->n_agg, r->last_t, opts, err);
-	if (rc)
-		goto fail;
-	free(st);
-	mt_replay_free(r);
+	uint64_t last_t = r->last_t;
+	size_t n = r->n_slot, bytes = r->cap_slot * sizeof(struct slot);
+	struct mt_stack *st = slots_to_stacks(r);
+	mt_replay_free(r);  /* the live map and the index go before stacks are built */
+	int rc = mt_analysis_fill(a, tr, st, n, bytes, last_t, opts, err);
+	if (rc) {
+		mt_analysis_free(a);
+		return rc;
+	}
 	*out = a;
 	return 0;
-fail:
-	free(st);
-	mt_analysis_free(a);
-	mt_replay_free(r);
-	return rc;
 }

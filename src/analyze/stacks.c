@@ -4,162 +4,202 @@
  *
  * The recorder's dedup cache is bounded, so one (parent, ip) may appear
  * under several node ids.  We intern (canonical parent, ip) to give each
- * call path exactly one canonical node, resolving a node's ancestors
- * first and memoizing every node resolved.  A node whose definition is
- * missing (cut trace) or whose parent chain is longer than
- * MT_STACK_DEPTH_MAX (a cycle in a corrupt trace) continues in the
- * "unknown" node: (root, ip 0).
+ * call path exactly one canonical node.  Nodes are resolved in id order:
+ * a defined node's parent has a smaller id (the reader checks it), so the
+ * parent is resolved first and no walk up the trie is needed.  A node whose
+ * definition is missing (cut trace) continues in the "unknown" node
+ * (root, ip 0), and so does a node whose parent id is not below its own
+ * (which the reader never lets through; no cycle can form).
+ *
+ * A trace where every stack is new has tens of millions of nodes, and the
+ * intern table is then far bigger than the caches: looked up one node after
+ * the other, every node would wait for memory.  So resolution is a
+ * pipeline.  The table is keyed by a node's *path hash*, a hash of the ips
+ * from the root, computed from its parent's path hash: unlike (canonical
+ * parent, ip) it is known long before the node's turn, without resolving
+ * the nodes in between.  Equal call paths have equal path hashes, so it is
+ * a valid hash of the key, and the key itself is still compared.  Each node
+ * prefetches its table slot 2 * AHEAD nodes before its turn, and the
+ * canonical node that slot's tag points to AHEAD nodes before.
+ *
+ * Canonical ids come in the order of the first recorder id defining each
+ * path (plus the unknown node where first needed), so they are
+ * reproducible; ties in top lists go to the smaller canonical id.
+ *
+ * Big arrays come from trace/bigmem.h (huge pages, no page-fault storms);
+ * per node id the canonicalization needs 8 bytes (canonical id, path hash)
+ * plus 12 for its table slot, all freed before the stacks are merged.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "analyze/analysis.h"
+#include "trace/bigmem.h"
 
-#define UNSET     UINT32_MAX
-#define HASH_MUL  0x9e3779b97f4a7c15ull
+#include <time.h>
+static double DBG_now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec/1e9;}
+#define DBG_T(name) do { if (getenv("MT_DBG")) { double _n = DBG_now(); fprintf(stderr, "  %-14s %.3f\n", name, _n - DBG_last); DBG_last = _n; } } while (0)
+static double DBG_last; static uint64_t DBG_res, DBG_probe, DBG_dup;
 #define SYM_CHAIN MT_SYM_MAX_FRAMES  /* frames asked per address: its whole inline chain */
+#define AHEAD     16                 /* nodes between pipeline stages */
 
 struct mt_analysis_priv {
 	struct mt_symbolizer *sym;
 	int sym_tried;
+	size_t stacks_bytes, cnodes_bytes;  /* mt_big sizes of a->stacks and a->cnodes */
 };
 
 struct canon {
-	const struct mt_trace *tr;
-	struct mt_cnode *cn; size_t n, cap;   /* canonical nodes, cn[0] the root */
-	uint32_t *slot; uint64_t mask; unsigned shift;  /* interning: canonical id, 0 = empty */
-	uint32_t *memo;                       /* trie node id -> canonical id, UNSET */
-	uint32_t *chain;                      /* MT_STACK_DEPTH_MAX ids being resolved */
-	uint32_t unknown;                     /* canonical (root, 0), 0 until needed */
+	const struct mt_node *nd; size_t n_nd;  /* the recorder's trie */
+	struct mt_cnode *cn; size_t n, cap;     /* canonical nodes, cn[0] the root; cap fixed */
+	uint64_t *slot; uint64_t mask;          /* intern table: path hash << 32 | canonical id, 0 empty */
+	unsigned shift;                         /* 32 - log2(table size): home = hash >> shift */
+	uint32_t *canon;                        /* recorder id -> canonical id */
+	uint32_t *ph;                           /* recorder id -> path hash */
+	uint32_t unknown;                       /* canonical (root, 0), 0 until needed */
 };
 
-/* ---- interning ---------------------------------------------------------- */
+/* ---- canonicalization --------------------------------------------------- */
 
-static uint64_t cn_hash(const struct canon *c, uint32_t parent, uint64_t ip)
+/* Path hash of a frame at ip below a node of path hash `up`. */
+static inline uint32_t path_hash(uint32_t up, uint64_t ip)
 {
-	return ((ip ^ ((uint64_t)parent << 40 | parent)) * HASH_MUL) >> c->shift;
+	uint64_t h = (ip ^ (uint64_t)up << 29) * 0x9e3779b97f4a7c15ull;
+	h ^= h >> 31;
+	return (uint32_t)((h * 0xbf58476d1ce4e5b9ull) >> 32);
+}
+#define PH_UNKNOWN path_hash(0, 0)
+
+static inline const uint64_t *home(const struct canon *c, uint32_t h)
+{
+	return &c->slot[h >> c->shift];
 }
 
-static int intern_grow(struct canon *c)
+static uint32_t unknown(struct canon *c)
 {
-	unsigned bits = 64 - c->shift + 1;
-	uint32_t *s = calloc((size_t)1 << bits, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	free(c->slot);
-	c->slot = s;
-	c->mask = ((uint64_t)1 << bits) - 1;
-	c->shift = 64 - bits;
-	for (uint32_t id = 1; id < c->n; id++) {
-		uint64_t i = cn_hash(c, c->cn[id].parent, c->cn[id].ip);
-		while (c->slot[i])
-			i = (i + 1) & c->mask;
-		c->slot[i] = id;
+	if (!c->unknown) {
+		c->unknown = (uint32_t)c->n++;
+		c->cn[c->unknown] = (struct mt_cnode){ .ip = 0, .parent = 0 };
 	}
-	return 0;
+	return c->unknown;
 }
 
-/* Canonical id of (parent, ip); 0 on out of memory (0 is never a child). */
-static uint32_t intern(struct canon *c, uint32_t parent, uint64_t ip)
+/* Stage 0: prefetches what the next stages read of node x's parent (often far back). */
+static inline void stage_parent(const struct canon *c, uint32_t x)
 {
-	uint64_t i = cn_hash(c, parent, ip);
-	for (; c->slot[i]; i = (i + 1) & c->mask) {
-		const struct mt_cnode *n = &c->cn[c->slot[i]];
-		if (n->ip == ip && n->parent == parent)
-			return c->slot[i];
+	uint32_t p = c->nd[x].parent;
+	if (p < x) {
+		__builtin_prefetch(&c->ph[p]);
+		__builtin_prefetch(&c->canon[p]);
 	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap * 2;
-		struct mt_cnode *cn = realloc(c->cn, cap * sizeof(*cn));
-		if (!cn || cap > UINT32_MAX)
-			return 0;
-		c->cn = cn;
-		c->cap = cap;
+}
+
+/* Stage 1: the path hash of node x; prefetches its table slot. */
+static inline void stage_hash(struct canon *c, uint32_t x)
+{
+	const struct mt_node *m = &c->nd[x];
+	if (!m->ip) {
+		c->ph[x] = PH_UNKNOWN;
+		return;
+	}
+	uint32_t up = m->parent < x ? c->ph[m->parent] : PH_UNKNOWN;
+	uint32_t h = path_hash(up, m->ip);
+	c->ph[x] = h;
+	__builtin_prefetch(home(c, h));
+}
+
+/* Stage 2: prefetches the canonical node whose tag matches in node x's home slot. */
+static inline void stage_peek(const struct canon *c, uint32_t x)
+{
+	uint32_t h = c->ph[x];
+	uint64_t v = *home(c, h);
+	if (v && (uint32_t)(v >> 32) == h)
+		__builtin_prefetch(&c->cn[(uint32_t)v]);
+}
+
+/* Stage 3: interns node x as (canonical parent, ip). */
+static inline void stage_resolve(struct canon *c, uint32_t x)
+{
+	const struct mt_node *m = &c->nd[x];
+	if (!m->ip) {
+		c->canon[x] = unknown(c);
+		return;
+	}
+	uint32_t cp = m->parent < x ? c->canon[m->parent] : unknown(c);
+	uint32_t h = c->ph[x];
+	uint64_t i = (uint64_t)(home(c, h) - c->slot);
+	DBG_res++;
+	for (;; i = (i + 1) & c->mask) {
+		uint64_t v = c->slot[i];
+		DBG_probe++;
+		if (!v)
+			break;
+		const struct mt_cnode *k = &c->cn[(uint32_t)v];
+		if ((uint32_t)(v >> 32) == h && k->ip == m->ip && k->parent == cp) {
+			c->canon[x] = (uint32_t)v;
+			DBG_dup++;
+			return;
+		}
 	}
 	uint32_t id = (uint32_t)c->n++;
-	c->cn[id].ip = ip;
-	c->cn[id].parent = parent;
-	c->slot[i] = id;
-	if (c->n * 2 > c->mask + 1 && intern_grow(c))
-		return 0;
-	return id;
-}
-
-static int canon_init(struct canon *c, const struct mt_trace *tr)
-{
-	size_t n = tr->n_nodes + 2, bits = 10;
-	while (((size_t)1 << bits) < 2 * n)
-		bits++;
-	memset(c, 0, sizeof(*c));
-	c->tr = tr;
-	c->cap = n;
-	c->n = 1;
-	c->cn = calloc(n, sizeof(*c->cn));
-	c->slot = calloc((size_t)1 << bits, sizeof(*c->slot));
-	c->memo = malloc((tr->n_nodes + 1) * sizeof(*c->memo));
-	c->chain = malloc(MT_STACK_DEPTH_MAX * sizeof(*c->chain));
-	c->mask = ((uint64_t)1 << bits) - 1;
-	c->shift = 64 - (unsigned)bits;
-	if (!c->cn || !c->slot || !c->memo || !c->chain)
-		return -ENOMEM;
-	memset(c->memo, 0xff, (tr->n_nodes + 1) * sizeof(*c->memo));
-	return 0;
+	c->cn[id] = (struct mt_cnode){ .ip = m->ip, .parent = cp };
+	c->slot[i] = (uint64_t)h << 32 | id;
+	c->canon[x] = id;
 }
 
 static void canon_release(struct canon *c)
 {
-	free(c->cn);
-	free(c->slot);
-	free(c->memo);
-	free(c->chain);
+	mt_big_free(c->slot, (c->mask + 1) * sizeof(*c->slot));
+	mt_big_free(c->ph, c->n_nd * sizeof(*c->ph));
+	mt_big_free(c->canon, c->n_nd * sizeof(*c->canon));
+	mt_big_free(c->cn, c->cap * sizeof(*c->cn));
+	c->slot = NULL;
+	c->ph = c->canon = NULL;
+	c->cn = NULL;
 }
 
-static int node_defined(const struct mt_trace *tr, uint32_t id)
+static int canon_init(struct canon *c, const struct mt_trace *tr)
 {
-	return id < tr->n_nodes && tr->nodes[id].ip != 0;
-}
-
-/* Where a walk up from a trie node stops: root, a resolved node, or unknown. */
-static uint32_t walk_up(struct canon *c, uint32_t id, size_t *depth)
-{
-	const struct mt_trace *tr = c->tr;
-	size_t d = 0;
-	for (;;) {
-		if (id == 0) {
-			*depth = d;
-			return 0;
-		}
-		if (!node_defined(tr, id) || d == MT_STACK_DEPTH_MAX)
-			break;
-		if (c->memo[id] != UNSET) {
-			*depth = d;
-			return c->memo[id];
-		}
-		c->chain[d++] = id;
-		id = tr->nodes[id].parent;
+	size_t n = tr->n_nodes, bits = 10;
+	while (((size_t)1 << bits) < n + n / 2)  /* at most 2/3 full */
+		bits++;
+	memset(c, 0, sizeof(*c));
+	c->nd = tr->nodes;
+	c->n_nd = n;
+	c->cap = n + 2;                           /* the root, the unknown node, one per other id */
+	c->n = 1;
+	c->mask = ((uint64_t)1 << bits) - 1;
+	c->shift = 32 - (unsigned)bits;
+	c->cn = mt_big_alloc(c->cap * sizeof(*c->cn));
+	c->slot = mt_big_alloc((c->mask + 1) * sizeof(*c->slot));
+	c->canon = mt_big_alloc(n * sizeof(*c->canon));
+	c->ph = mt_big_alloc(n * sizeof(*c->ph));
+	if (!c->cn || !c->slot || !c->canon || !c->ph) {
+		canon_release(c);
+		return -ENOMEM;
 	}
-	*depth = d;
-	if (!c->unknown)
-		c->unknown = intern(c, 0, 0);
-	return c->unknown ? c->unknown : UNSET;
+	return 0;
 }
 
-/* Canonical id of trie node `id`; UNSET on out of memory. */
-static uint32_t resolve(struct canon *c, uint32_t id)
+/* Resolves every recorder node; c->canon[id] is then its canonical id. */
+static void canon_run(struct canon *c)
 {
-	size_t d;
-	uint32_t base = walk_up(c, id, &d);
-	if (base == UNSET)
-		return UNSET;
-	while (d--) {
-		uint32_t n = c->chain[d];
-		base = intern(c, base, c->tr->nodes[n].ip);
-		if (!base)
-			return UNSET;
-		c->memo[n] = base;
+	uint32_t n = (uint32_t)c->n_nd;
+	if (!n)
+		return;
+	c->canon[0] = 0;
+	c->ph[0] = 0;
+	for (uint32_t x = 1; x < n + 3 * AHEAD; x++) {
+		if (x < n)
+			stage_parent(c, x);
+		if (x > AHEAD && x - AHEAD < n)
+			stage_hash(c, x - AHEAD);
+		if (x > 2 * AHEAD && x - 2 * AHEAD < n)
+			stage_peek(c, x - 2 * AHEAD);
+		if (x > 3 * AHEAD && x - 3 * AHEAD < n)
+			stage_resolve(c, x - 3 * AHEAD);
 	}
-	return base;
 }
 
 /* ---- per-stack sums ----------------------------------------------------- */
@@ -179,48 +219,41 @@ static void add_stats(struct mt_stack_stats *d, const struct mt_stack_stats *s)
 	d->leaked_blocks += s->leaked_blocks;
 }
 
-/* Sums st[] per canonical leaf into a->stacks. */
-static int sum_stacks(struct mt_analysis *a, struct canon *c,
-                      const struct mt_stack_stats *st, size_t n, uint32_t *leaf)
+/* Canonical leaf of recorder node id. */
+static uint32_t leaf_of(struct canon *c, uint32_t id)
 {
-	struct mt_stack_stats *cs = calloc(c->n, sizeof(*cs));
-	if (!cs)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		if (leaf[i] != UNSET)
-			add_stats(&cs[leaf[i]], &st[i]);
-	size_t k = 0;
-	for (size_t i = 0; i < c->n; i++)
-		k += active(&cs[i]);
-	a->stacks = calloc(k ? k : 1, sizeof(*a->stacks));
-	if (!a->stacks) {
-		free(cs);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < c->n; i++) {
-		if (!active(&cs[i]))
-			continue;
-		a->stacks[a->n_stacks].node = (uint32_t)i;
-		a->stacks[a->n_stacks++].st = cs[i];
-	}
-	free(cs);
-	return 0;
+	if (id == 0)
+		return 0;
+	return id < c->n_nd ? c->canon[id] : unknown(c);
 }
 
-/* Canonical leaf per trie node with figures, UNSET for the others. */
-static uint32_t *resolve_leaves(struct canon *c, const struct mt_stack_stats *st, size_t n)
+/*
+ * Sums a->stacks (one per recorder node that allocated) per canonical leaf,
+ * in place: a stack keeps the place of the first of its slots.
+ */
+static int merge_stacks(struct mt_analysis *a, struct canon *c)
 {
-	uint32_t *leaf = malloc((n ? n : 1) * sizeof(*leaf));
-	if (!leaf)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		leaf[i] = active(&st[i]) ? resolve(c, (uint32_t)i) : UNSET;
-		if (active(&st[i]) && leaf[i] == UNSET) {
-			free(leaf);
-			return NULL;
+	size_t bytes = (c->n + 1) * sizeof(uint32_t);  /* + 1: unknown may be made below */
+	uint32_t *first = mt_big_alloc(bytes);         /* canonical id -> stack + 1 */
+	if (!first)
+		return -ENOMEM;
+	struct mt_stack *st = a->stacks;
+	size_t k = 0;
+	for (size_t i = 0; i < a->n_stacks; i++) {
+		if (!active(&st[i].st))
+			continue;
+		uint32_t leaf = leaf_of(c, st[i].node);
+		if (first[leaf]) {
+			add_stats(&st[first[leaf] - 1].st, &st[i].st);
+			continue;
 		}
+		first[leaf] = (uint32_t)k + 1;
+		st[k] = st[i];
+		st[k++].node = leaf;
 	}
-	return leaf;
+	a->n_stacks = k;
+	mt_big_free(first, bytes);
+	return 0;
 }
 
 /* ---- top lists ---------------------------------------------------------- */
@@ -236,67 +269,150 @@ static uint64_t top_value(const struct mt_stack *s, enum mt_top_kind k)
 	}
 }
 
+/* Does stack x rank before stack y?  Larger value first; equal values by node id. */
+static int ranks_before(const struct mt_stack *x, const struct mt_stack *y, enum mt_top_kind k)
+{
+	uint64_t vx = top_value(x, k), vy = top_value(y, k);
+	return vx != vy ? vx > vy : x->node < y->node;
+}
+
+/*
+ * The best `cap` stacks seen so far for one kind: a min-heap whose root
+ * h[0] is the worst of them, the one a better stack replaces.
+ */
+struct top_heap {
+	uint32_t *h;
+	size_t n, cap;
+	enum mt_top_kind kind;
+};
+
+static void top_sift_down(struct top_heap *t, const struct mt_stack *st, size_t i)
+{
+	uint32_t x = t->h[i];
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= t->n)
+			break;
+		if (c + 1 < t->n && ranks_before(&st[t->h[c]], &st[t->h[c + 1]], t->kind))
+			c++;  /* the worse child */
+		if (!ranks_before(&st[x], &st[t->h[c]], t->kind))
+			break;
+		t->h[i] = t->h[c];
+		i = c;
+	}
+	t->h[i] = x;
+}
+
+static void top_push(struct top_heap *t, const struct mt_stack *st, uint32_t x)
+{
+	size_t i = t->n++;
+	while (i > 0 && ranks_before(&st[t->h[(i - 1) / 2]], &st[x], t->kind)) {
+		t->h[i] = t->h[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	t->h[i] = x;
+}
+
+/* Offers stack x (non-zero value v) to the heap. */
+static inline void top_offer(struct top_heap *t, const struct mt_stack *st, uint32_t x, uint64_t v)
+{
+	if (t->n < t->cap) {
+		top_push(t, st, x);
+		return;
+	}
+	uint64_t worst = top_value(&st[t->h[0]], t->kind);
+	if (v < worst || (v == worst && st[x].node > st[t->h[0]].node))
+		return;  /* the common case once the heap is full */
+	t->h[0] = x;
+	top_sift_down(t, st, 0);
+}
+
 struct top_ctx {
 	const struct mt_stack *stacks;
 	enum mt_top_kind kind;
 };
 
-/* Larger value first; equal values by node id, so reports are reproducible. */
 static int top_cmp(const void *x, const void *y, void *arg)
 {
 	const struct top_ctx *t = arg;
 	const struct mt_stack *a = &t->stacks[*(const uint32_t *)x];
 	const struct mt_stack *b = &t->stacks[*(const uint32_t *)y];
-	uint64_t va = top_value(a, t->kind), vb = top_value(b, t->kind);
-	if (va != vb)
-		return va > vb ? -1 : 1;
-	return a->node < b->node ? -1 : a->node > b->node;
+	return ranks_before(a, b, t->kind) ? -1 : ranks_before(b, a, t->kind);
 }
 
-static int build_top(struct mt_analysis *a, enum mt_top_kind k, unsigned top_n)
+int mt_top_build(struct mt_analysis *a, unsigned top_n)
 {
-	uint32_t *idx = malloc((a->n_stacks ? a->n_stacks : 1) * sizeof(*idx));
-	if (!idx)
-		return -ENOMEM;
-	size_t m = 0;
-	for (size_t i = 0; i < a->n_stacks; i++)
-		if (top_value(&a->stacks[i], k))
-			idx[m++] = (uint32_t)i;
-	struct top_ctx ctx = { a->stacks, k };
-	qsort_r(idx, m, sizeof(*idx), top_cmp, &ctx);
-	a->top[k] = idx;
-	a->n_top[k] = m < top_n ? m : top_n;
+	struct top_heap t[MT_TOP_KINDS];
+	const struct mt_stack *st = a->stacks;
+	for (int k = 0; k < MT_TOP_KINDS; k++) {
+		free(a->top[k]);
+		a->n_top[k] = 0;
+		a->top[k] = malloc((top_n ? top_n : 1) * sizeof(uint32_t));
+		t[k] = (struct top_heap){ .h = a->top[k], .cap = top_n, .kind = (enum mt_top_kind)k };
+	}
+	for (int k = 0; k < MT_TOP_KINDS; k++)
+		if (!a->top[k])
+			return -ENOMEM;
+	for (size_t i = 0; i < a->n_stacks; i++) {
+		for (int k = 0; k < MT_TOP_KINDS; k++) {
+			uint64_t v = top_value(&st[i], (enum mt_top_kind)k);
+			if (v)
+				top_offer(&t[k], st, (uint32_t)i, v);
+		}
+	}
+	for (int k = 0; k < MT_TOP_KINDS; k++) {
+		struct top_ctx ctx = { st, (enum mt_top_kind)k };
+		qsort_r(t[k].h, t[k].n, sizeof(uint32_t), top_cmp, &ctx);
+		a->n_top[k] = t[k].n;
+	}
 	return 0;
 }
 
+/* ---- building ----------------------------------------------------------- */
+
 int mt_stacks_build(struct mt_analysis *a, const struct mt_trace *tr,
-                    const struct mt_stack_stats *st, size_t n, unsigned top_n,
+                    struct mt_stack *st, size_t n, size_t st_bytes, unsigned top_n,
                     char err[MT_ERR_LEN])
 {
 	struct canon c;
-	uint32_t *leaf = NULL;
 	int rc = -ENOMEM;
 
 	a->priv = calloc(1, sizeof(*a->priv));
-	if (!a->priv || canon_init(&c, tr))
+	if (!a->priv) {
+		mt_big_free(st, st_bytes);
 		goto out;
+	}
+	a->stacks = st;
+	a->n_stacks = n;
+	a->priv->stacks_bytes = st_bytes;
 	a->n_trie_nodes = tr->n_nodes;
-	leaf = resolve_leaves(&c, st, n);
-	if (!leaf || sum_stacks(a, &c, st, n, leaf))
+	DBG_last = DBG_now();
+	if (canon_init(&c, tr))
 		goto out;
-	for (int k = 0; k < MT_TOP_KINDS; k++)
-		if (build_top(a, (enum mt_top_kind)k, top_n))
-			goto out;
+	DBG_T("init");
+	canon_run(&c);
+	DBG_T("canon_run");
+	if (getenv("MT_DBG2")) { memset(c.slot, 0, (c.mask+1)*8); c.n = 1; c.unknown = 0; DBG_T("memset"); canon_run(&c); DBG_T("canon_run2"); }
+	if (getenv("MT_DBG")) fprintf(stderr, "nodes %zu canonical %zu resolved %lu probes %lu dups %lu mask %lu\n", c.n_nd, c.n, DBG_res, DBG_probe, DBG_dup, c.mask);
+	mt_big_free(c.slot, (c.mask + 1) * sizeof(*c.slot));  /* merging needs canon[] only */
+	mt_big_free(c.ph, c.n_nd * sizeof(*c.ph));
+	c.slot = NULL;
+	c.ph = NULL;
+	DBG_T("free");
+	rc = merge_stacks(a, &c);
+	DBG_T("merge");
 	a->cnodes = c.cn;
 	a->n_cnodes = c.n;
+	a->priv->cnodes_bytes = c.cap * sizeof(*c.cn);
 	c.cn = NULL;
-	rc = 0;
+	canon_release(&c);
+	DBG_T("release");
+	if (!rc)
+		rc = mt_top_build(a, top_n);
+	DBG_T("top");
 out:
 	if (rc)
 		snprintf(err, MT_ERR_LEN, "out of memory while resolving call stacks");
-	free(leaf);
-	if (a->priv)
-		canon_release(&c);
 	return rc;
 }
 
@@ -417,11 +533,12 @@ void mt_analysis_free(struct mt_analysis *a)
 {
 	if (!a)
 		return;
-	if (a->priv)
+	if (a->priv) {
 		mt_symbolizer_free(a->priv->sym);
+		mt_big_free(a->cnodes, a->priv->cnodes_bytes);
+		mt_big_free(a->stacks, a->priv->stacks_bytes);
+	}
 	free(a->priv);
-	free(a->cnodes);
-	free(a->stacks);
 	for (int k = 0; k < MT_TOP_KINDS; k++)
 		free(a->top[k]);
 	free(a);

@@ -468,6 +468,27 @@ MT_EXPORT int execle(const char *path, const char *arg, ...)
 	return execve(path, argv, envp);
 }
 
+/*
+ * dlclose: a library loaded later may reuse the address range, so the
+ * unwinder's cached frame rules (keyed by address) are dropped, and the
+ * module list is rescanned for the unload.  dlopen is not interposed: it
+ * looks at its caller's address to choose the namespace and RUNPATH, and
+ * would see ours; new modules are found when a stack reaches them.
+ */
+typedef int (*dlclose_fn)(void *);
+
+MT_EXPORT int dlclose(void *handle)
+{
+	static dlclose_fn real;
+	if (!real)
+		real = (dlclose_fn)dlsym(RTLD_NEXT, "dlclose");
+	int r = real(handle);
+	mt_unwind_invalidate();
+	if (mt_state == MT_RECORDING)
+		mt_modules_scan();
+	return r;
+}
+
 MT_EXPORT void _exit(int status)
 {
 	static exit_fn real;

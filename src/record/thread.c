@@ -91,6 +91,7 @@ struct mt_thread *mt_thread_attach(void)
 	}
 	pthread_mutex_unlock(&reg_lock);
 	if (t) {
+		mt_unwind_thread_init(&t->unw);  /* reads the stack bounds; may malloc (guarded) */
 		mt_self = t;
 		if (key_ok)
 			pthread_setspecific(exit_key, t);

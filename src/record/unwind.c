@@ -4,8 +4,9 @@
  * Three layers, cheapest first:
  *
  * 1. Memo (per thread).  The previous capture's frames are kept outermost
- *    first with the state each frame was reached in (pc, sp, rbp) and the
- *    stack words that were read to leave it.  When this capture reaches a
+ *    first with the state each frame was reached in (pc, sp, rbp) and its
+ *    rule, which says which stack words were read to leave it; memo_at
+ *    finds a frame by its sp in one load.  When this capture reaches a
  *    frame the previous one had, and those words still hold the same
  *    values, every outer frame is the same: unwinding is a pure function
  *    of (pc, sp, rbp) and the words it reads.  rbp only counts where an
@@ -17,11 +18,13 @@
  *
  * 2. Rule table (global).  Return address -> compact rule, one 64-bit
  *    word per entry so that a lock-free reader never sees half an entry.
- *    The set index is the address's low 15 bits, so the tag needs only
- *    pc >> 15 (32 bits for user addresses below 2^47).  Two ways, in two
- *    arrays so that the index needs one AND; a new rule goes to way 0 and
- *    pushes way 0 to way 1.  Lives in .bss: no allocation, no
- *    initialisation, addressed RIP-relative.
+ *    The set index is the address's low 16 bits, so the tag needs only
+ *    pc >> 16 (32 bits for user addresses below 2^48), and the loop can
+ *    load the index from the stack itself, in parallel with the address.
+ *    Two ways, in two arrays (64 Ki words each) indexed directly; a new
+ *    rule goes to way 0 and pushes way 0 to way 1.  Lives in .bss (1 MiB,
+ *    of which only the lines of addresses seen are ever touched): no
+ *    allocation, no initialisation, addressed RIP-relative.
  *
  * 3. Rule computation (a miss): _dl_find_object, the .eh_frame_hdr
  *    binary-search table, the CIE and the FDE, then the call-frame program
@@ -29,16 +32,19 @@
  *
  * Equivalence with libunwind (x86_64/Gtrace.c, Gstash_frame.c,
  * dwarf/Gparser.c, 1.6): the first frame is the return address of the
- * capture call; each later frame is looked up at ra - 1; a rule whose
+ * capture call; each later frame uses the FDE and the CFI row that cover
+ * the call, ra - 1 (a row may start at ra itself after a noreturn call:
+ * 6 call sites in glibc 2.36, see tests/unwind/rulescan); a rule whose
  * return address or rbp is undefined ends the stack after its frame; a
  * return address below 0x4000 ends it before; anything outside the
  * "standard frame" form makes libunwind leave its fast path, and makes us
- * hand the whole capture to unw_backtrace.  Two differences are invisible
- * in the result: we stop (by falling back) where libunwind would read
- * outside the stack, and we pick the CFI row that covers ra - 1 where
- * libunwind runs the program up to ra; these differ only if a row starts
- * exactly at a return address, which compilers do not emit (a call does
- * not change its caller's CFA).
+ * hand the whole capture to unw_backtrace.  One difference does not show
+ * in results: we also fall back where libunwind would read outside the
+ * stack.
+ *
+ * The memo's bookkeeping costs about twice per new frame what it saves per
+ * reused frame, so each thread pauses it when its stacks share too few
+ * frames from one capture to the next (memo_policy).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -67,7 +73,7 @@
  * RF_RBP_SAVED; for those, rule_from_row has already checked that the
  * offsets keep every slot inside the frame, so the loop need not.
  */
-#define RULE_SET_BITS 15
+#define RULE_SET_BITS 16
 #define RULE_SETS     (1u << RULE_SET_BITS)
 #define RF_BAD        (1u << 16)
 #define RF_CFA_RBP    (1u << 17)
@@ -290,9 +296,9 @@ static int record_open(const uint8_t *p, struct rd *r)
 static int cie_augmentation(struct rd *r, const char *aug, struct cie *c)
 {
 	uint64_t len = rd_uleb(r);
-	const uint8_t *data_end = r->p + len;
 	if (r->err || len > (uint64_t)(r->end - r->p))
 		return -1;
+	const uint8_t *data_end = r->p + len;
 	for (const char *a = aug + 1; *a; a++) {
 		if (*a == 'R') {
 			c->fde_enc = rd_u8(r);
@@ -560,8 +566,12 @@ static uint64_t rule_from_row(const struct row *row, const struct cie *c)
 	return e;
 }
 
-/* Computes the rule (without tag) for return address ra. */
-static uint64_t rule_compute(uint64_t ra)
+/*
+ * Computes the rule (without tag) for return address ra: the FDE that
+ * covers ra - 1, its row for address `row` (ra - 1; rulescan also asks
+ * for ra, to find the call sites where the choice matters).
+ */
+static uint64_t rule_compute_at(uint64_t ra, uint64_t row)
 {
 	uint64_t pc = ra - 1;
 	struct dl_find_object fo;
@@ -586,11 +596,16 @@ static uint64_t rule_compute(uint64_t ra)
 	vm.init = vm.cur;
 	vm.depth = 0;
 	vm.loc = fde.pc_begin;
-	vm.target = pc;
+	vm.target = row;
 	vm_run(&vm, fde.insn, fde.insn_end);
 	if (vm.why)
 		return rule_unsupported(vm.why);
 	return rule_from_row(&vm.cur, &cie);
+}
+
+static uint64_t rule_compute(uint64_t ra)
+{
+	return rule_compute_at(ra, ra - 1);
 }
 
 static UW_COLD uint64_t rule_miss(uint64_t pc)
@@ -611,11 +626,15 @@ static UW_COLD uint64_t rule_miss(uint64_t pc)
 	return e;
 }
 
-/* The rule word for return address pc.  A zero word never matches: no
- * user code lies below 2^15. */
-static inline uint64_t rule_get(uint64_t pc)
+/*
+ * The rule word for return address pc, whose low 16 bits are `set` (the
+ * loop loads them from the stack on their own, in parallel with pc, which
+ * takes an instruction off the chain of dependent loads).  A zero word
+ * never matches: no user code lies below 2^16.
+ */
+static inline uint64_t rule_get(uint64_t pc, unsigned set)
 {
-	size_t i = pc & (RULE_SETS - 1);
+	size_t i = set;
 	uint64_t tag = pc >> RULE_SET_BITS;
 	uint64_t e = __atomic_load_n(&rule_way0[i], __ATOMIC_RELAXED);
 	if (UW_LIKELY(e >> RF_TAG_SHIFT == tag))
@@ -644,6 +663,12 @@ struct memo_check {
 static inline uint64_t load_word(uint64_t addr)
 {
 	return *(const volatile uint64_t *)(uintptr_t)addr;
+}
+
+/* The low 16 bits of the word at addr, as a load of their own. */
+static inline unsigned load_low16(uint64_t addr)
+{
+	return *(const volatile uint16_t *)(uintptr_t)addr;
 }
 
 /*
@@ -859,6 +884,7 @@ unwind_loop(struct mt_unwind_thread *ut, uint64_t *ips, int max, int *reused_out
 	const unsigned memo_n = memo ? ut->memo_n : 0;
 	struct memo_check mc = { 0, (int)memo_n, 0 };
 	uint64_t pc = ra0;
+	unsigned set = (unsigned)ra0 & (RULE_SETS - 1);
 	for (int n = 0;; n++) {
 		if (memo) {
 			/* One branch, rarely taken: the slot names a memo frame with
@@ -870,7 +896,7 @@ unwind_loop(struct mt_unwind_thread *ut, uint64_t *ips, int max, int *reused_out
 		}
 		if (UW_UNLIKELY(n == max))
 			return capture_done(ut, n, 0);
-		uint64_t e = rule_get(pc), cfa;
+		uint64_t e = rule_get(pc, set), cfa;
 		if (memo) {
 			struct mt_unwind_frame *f = &ut->cur[n];
 			f->pc = pc;
@@ -903,6 +929,7 @@ unwind_loop(struct mt_unwind_thread *ut, uint64_t *ips, int max, int *reused_out
 			}
 		}
 		pc = load_word(cfa - 8);
+		set = load_low16(cfa - 8);
 		sp = cfa;
 		if (UW_UNLIKELY(pc < MIN_PC)) {
 			ut->end_addr = cfa - 8;

@@ -18,6 +18,7 @@
  * chunks are never reordered, even when a writer leaves t_first at 0.
  */
 #include "reader.h"
+#include "bigmem.h"
 #include "columns.h"
 #include "varint.h"
 
@@ -46,6 +47,18 @@ _Static_assert(MT_TRACE_CHUNKS_MAX < (1u << 30), "thread numbers must fit the he
 #define PROGRESS_STEP    (64u << 20) /* bytes read between progress calls */
 #define ZSTD_MAGIC       0xFD2FB528u
 #define ZSTD_FHD_CHECKSUM 0x04u      /* Content_Checksum_flag in the frame header descriptor */
+
+/*
+ * A chunk's columns are followed by PAD zero bytes (in a chunk copy, or at
+ * the end of a kept block), so the decoder reads varints without a bounds
+ * check per byte: a varint running past its column's end stops at the next
+ * column's bytes, the next record's or the first zero of the pad, and one
+ * check per column after each event catches the overrun.  A whole pointer
+ * is read as 8 bytes whatever its width, hence PAD >= 8 too.
+ */
+#define PAD 16
+
+uint64_t mt_trace_keep_max = MT_TRACE_KEEP_MAX;
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -153,6 +166,28 @@ struct span {                /* one thread's chunks: by_thread[first .. first+n)
 	uint32_t thread_idx, first, n;
 };
 
+struct kept {                /* a decompressed event block pass 1 kept for replay */
+	uint64_t off;            /* file offset of the block */
+	uint8_t *raw;            /* raw bytes + PAD zeros, in a segment; NULL once replay let it go */
+	size_t bytes;            /* bytes it takes in the segment */
+	uint32_t seg;            /* index in rd->segs */
+	uint32_t n_chunks, left; /* its chunks; those replay has not used up yet */
+};
+
+/*
+ * Kept blocks are packed into segments of KEEP_SEGMENT bytes, each its own
+ * mapping with huge pages (blocks are about 1 MiB: mapped one by one they
+ * would fault in 4 KiB pages).  A segment is unmapped once replay has let
+ * go of all its blocks; replay goes through the file roughly in order, so
+ * memory comes back as it goes.
+ */
+#define KEEP_SEGMENT (32u << 20)  /* a multiple of 2 MiB, >= MT_BLOCK_RAW_MAX + PAD */
+struct keep_seg {
+	uint8_t *base;           /* NULL once unmapped */
+	size_t used;
+	uint32_t blocks;         /* kept blocks still in it */
+};
+
 struct rd {
 	ZSTD_DCtx *dctx;
 	uint8_t *comp; size_t comp_cap;  /* one compressed frame */
@@ -165,6 +200,9 @@ struct rd {
 	uint64_t cache_clock;
 	uint32_t *by_thread;             /* chunk indices grouped by thread, file order inside */
 	struct span *spans; size_t n_spans;
+	struct kept *kept; size_t n_kept, cap_kept;  /* sorted by off */
+	struct keep_seg *segs; size_t n_segs, cap_segs;
+	uint64_t kept_bytes, keep_limit;
 };
 
 /* ---- blocks ------------------------------------------------------------ */
@@ -193,11 +231,10 @@ static int frame_ok(const uint8_t *f, size_t n, uint32_t raw)
 }
 
 /*
- * Reads the block at off and decompresses it into *dst (grown as needed).
- * Returns an enum blk_status or -errno.
+ * Reads and checks the header of the block at off into *b.  Returns BLK_OK
+ * when the frame can be read (block_body), another enum blk_status, or -errno.
  */
-static int block_read(struct mt_trace *tr, struct rd *rd, uint64_t off, struct blk *b,
-                      uint8_t **dst, size_t *dst_cap)
+static int block_head(struct mt_trace *tr, uint64_t off, struct blk *b)
 {
 	uint8_t h[MT_BLOCK_HEADER_SIZE];
 	uint64_t left = off < tr->file_size ? tr->file_size - off : 0;
@@ -218,17 +255,40 @@ static int block_read(struct mt_trace *tr, struct rd *rd, uint64_t off, struct b
 		return BLK_CUT;
 	if (b->raw > MT_BLOCK_RAW_MAX || b->comp > COMP_MAX)
 		return BLK_BAD;
-	if (reserve(&rd->comp, &rd->comp_cap, b->comp) || reserve(dst, dst_cap, b->raw))
+	return BLK_OK;
+}
+
+/* Reads the frame of a block whose header passed and decompresses it into dst (b->raw bytes). */
+static int block_body(struct mt_trace *tr, struct rd *rd, uint64_t off, const struct blk *b,
+                      uint8_t *dst)
+{
+	if (reserve(&rd->comp, &rd->comp_cap, b->comp))
 		return -ENOMEM;
-	got = read_at(tr->fd, rd->comp, b->comp, off + sizeof h);
+	ssize_t got = read_at(tr->fd, rd->comp, b->comp, off + MT_BLOCK_HEADER_SIZE);
 	if (got < 0)
 		return (int)got;
 	if ((size_t)got < b->comp)
 		return BLK_CUT;
 	if (!frame_ok(rd->comp, b->comp, b->raw))
 		return BLK_BAD;
-	size_t n = ZSTD_decompressDCtx(rd->dctx, *dst, b->raw, rd->comp, b->comp);
+	size_t n = ZSTD_decompressDCtx(rd->dctx, dst, b->raw, rd->comp, b->comp);
 	return ZSTD_isError(n) || n != b->raw ? BLK_BAD : BLK_OK;
+}
+
+/*
+ * Reads the block at off and decompresses it into *dst (grown as needed,
+ * PAD zero bytes after the raw bytes).  Returns an enum blk_status or -errno.
+ */
+static int block_read(struct mt_trace *tr, struct rd *rd, uint64_t off, struct blk *b,
+                      uint8_t **dst, size_t *dst_cap)
+{
+	int st = block_head(tr, off, b);
+	if (st != BLK_OK)
+		return st;
+	if (reserve(dst, dst_cap, (size_t)b->raw + PAD))
+		return -ENOMEM;
+	memset(*dst + b->raw, 0, PAD);
+	return block_body(tr, rd, off, b, *dst);
 }
 
 /* Are all bytes from off to the end of the file zero (a torn, zero-filled tail)? */
@@ -718,6 +778,78 @@ static int walk_block(struct p1 *c, const uint8_t *raw, uint32_t n)
 	return 0;
 }
 
+/* ---- pass 1: blocks kept for replay ------------------------------------- */
+
+/* The keep limit: mt_trace_keep_max, at most a quarter of physical memory. */
+static uint64_t keep_limit(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t lim = mt_trace_keep_max;
+	if (pages > 0 && page > 0 && (uint64_t)pages / 4 * (uint64_t)page < lim)
+		lim = (uint64_t)pages / 4 * (uint64_t)page;
+	return lim;
+}
+
+/* Bytes a block of raw bytes takes in a segment: PAD after it, the next on a cache line. */
+static size_t keep_size(uint32_t raw)
+{
+	return ((size_t)raw + PAD + 63) & ~(size_t)63;
+}
+
+/*
+ * Room for a block of raw bytes at the end of the last segment (a new one
+ * when it is full), or NULL past the limit or out of memory: the block is
+ * then read again by replay.  The room is only taken by keep_block().
+ */
+static uint8_t *keep_buffer(struct rd *rd, uint32_t raw)
+{
+	size_t bytes = keep_size(raw);
+	if (rd->kept_bytes + bytes > rd->keep_limit)
+		return NULL;
+	struct keep_seg *sg = rd->n_segs ? &rd->segs[rd->n_segs - 1] : NULL;
+	if (sg && sg->used + bytes <= KEEP_SEGMENT)
+		return sg->base + sg->used;
+	if (GROW(rd->segs, rd->n_segs, rd->cap_segs, SIZE_MAX / sizeof *rd->segs))
+		return NULL;
+	uint8_t *base = mt_big_alloc(KEEP_SEGMENT);
+	if (!base)
+		return NULL;
+	rd->segs[rd->n_segs++] = (struct keep_seg){ .base = base };
+	return base;
+}
+
+/* Keeps the block at off, just decompressed into keep_buffer()'s room, if it holds chunks. */
+static void keep_block(struct rd *rd, uint64_t off, uint32_t raw, size_t n_chunks)
+{
+	struct keep_seg *sg = &rd->segs[rd->n_segs - 1];
+	size_t bytes = keep_size(raw);
+	if (!n_chunks || GROW(rd->kept, rd->n_kept, rd->cap_kept, SIZE_MAX / sizeof *rd->kept))
+		return;  /* the room stays free for the next block */
+	rd->kept[rd->n_kept++] = (struct kept){ .off = off, .raw = sg->base + sg->used, .bytes = bytes,
+	                                        .seg = (uint32_t)(rd->n_segs - 1),
+	                                        .n_chunks = (uint32_t)n_chunks };
+	sg->used += bytes;
+	sg->blocks++;
+	rd->kept_bytes += bytes;
+}
+
+/* Decompresses the block at off (header in *b passed) into room to keep it, or rd->raw. */
+static int block_fetch(struct mt_trace *tr, struct rd *rd, uint64_t off, const struct blk *b,
+                       uint8_t **keep)
+{
+	*keep = keep_buffer(rd, b->raw);
+	if (*keep) {
+		int st = block_body(tr, rd, off, b, *keep);
+		memset(*keep + b->raw, 0, PAD);  /* the room may hold a block that was not kept */
+		if (st != BLK_OK)
+			*keep = NULL;
+		return st;
+	}
+	if (reserve(&rd->raw, &rd->raw_cap, b->raw))
+		return -ENOMEM;
+	return block_body(tr, rd, off, b, rd->raw);
+}
+
 /* ---- pass 1: file ---------------------------------------------------- */
 
 static int file_header(struct mt_trace *tr, uint64_t *data_off, char *err)
@@ -763,7 +895,10 @@ static int read_blocks(struct p1 *c, uint64_t off,
 	uint64_t next_report = off + PROGRESS_STEP;
 	for (;;) {
 		struct blk b;
-		int st = block_read(tr, rd, off, &b, &rd->raw, &rd->raw_cap);
+		uint8_t *keep = NULL;
+		int st = block_head(tr, off, &b);
+		if (st == BLK_OK)
+			st = block_fetch(tr, rd, off, &b, &keep);
 		if (st < 0)
 			return fail(c->err, st, "cannot read trace '%s': %s", tr->path, strerror(-st));
 		if (st == BLK_END)
@@ -776,7 +911,10 @@ static int read_blocks(struct p1 *c, uint64_t off,
 			return fail(c->err, -EINVAL, "'%s': corrupt block at offset %llu", tr->path,
 			            (unsigned long long)off);
 		c->block_off = off;
-		int r = walk_block(c, rd->raw, b.raw);
+		size_t chunks_before = tr->n_chunks;
+		int r = walk_block(c, keep ? keep : rd->raw, b.raw);
+		if (keep)
+			keep_block(rd, off, b.raw, r ? 0 : tr->n_chunks - chunks_before);
 		if (r)
 			return r;
 		tr->raw_bytes += b.raw;
@@ -889,6 +1027,7 @@ static int trace_new(const char *path, struct mt_trace **out, char *err)
 		return fail(err, -ENOMEM, "out of memory opening '%s'", path);
 	}
 	rd->tmin = UINT64_MAX;
+	rd->keep_limit = keep_limit();
 	tr->priv = rd;
 	return 0;
 }
@@ -969,29 +1108,25 @@ struct cursor {
 	const uint8_t *ptr, *ptr_end;    /* coded by ptr_mode (enum mt_ptr_mode) */
 	const uint8_t *node, *node_end;
 	unsigned ptr_mode;
+	uint32_t thread_idx;             /* of the chunk, copied into each event */
 	uint64_t t;                      /* delta base: last timestamp */
 	uint64_t last_ptr;               /* delta base in MT_PTRS_DELTA mode */
 	uint64_t last_node;              /* base of stack ids: last node defined in the chunk */
 };
 
-/*
- * The chunk copy is followed by PAD zero bytes, so the decoder reads
- * varints without a bounds check per byte: a varint running past its
- * column's end stops at the next column's bytes or at the first zero of
- * the pad, and one check per column after each event catches the overrun.
- * A whole pointer is read as 8 bytes whatever its width, hence PAD >= 8 too.
- */
-#define PAD 16
+#define KEPT_NONE UINT32_MAX
 
 /* One thread's stream: its active chunk and the chunks that follow. */
 struct stream {
 	struct cursor cur;
 	uint64_t prev_id, prev_ip;  /* node delta bases */
-	uint8_t has_ev2;         /* ev2 (a realloc's alloc half) follows ev */
-	struct mt_event ev, ev2; /* next event to deliver */
+	uint8_t has_ev2;         /* ev2 (a realloc's alloc half) follows the event just decoded */
+	struct mt_event ev;      /* next event to deliver, under the stream's heap key */
+	struct mt_event ev2;
 	uint32_t next, last;     /* rd->by_thread[next .. last): chunks not loaded yet */
 	uint32_t chunk;          /* index in tr->chunks of the active chunk, for messages */
-	uint8_t *buf;            /* copy of the active chunk's columns, plus PAD */
+	uint32_t kept;           /* rd->kept index the active chunk lies in, or KEPT_NONE */
+	uint8_t *buf;            /* copy of the active chunk's columns, plus PAD (not kept) */
 	size_t cap;
 };
 
@@ -1004,6 +1139,10 @@ struct replay {
 	mkey_t *heap;            /* min-heap of the streams' next keys */
 	size_t n_heap;
 	uint64_t nodes_seen;     /* MT_EV_NODE entries decoded */
+	mt_events_fn fn;
+	void *arg;
+	size_t n_out;            /* events in out[] not delivered yet */
+	struct mt_event out[MT_REPLAY_BATCH];
 };
 
 static inline void heap_push(struct replay *R, mkey_t k)
@@ -1067,7 +1206,7 @@ static COLD int events_fail(struct replay *R, const struct stream *s)
 	            R->tr->path, ch->thread_idx, ch->rec_off, (unsigned long long)ch->file_off);
 }
 
-/* Makes nodes[id] exist.  Returns 0, -1 with the message written. */
+/* Makes room for nodes[id].  Returns 0, -1 with the message written. */
 static COLD int nodes_reserve(struct replay *R, uint64_t id)
 {
 	struct mt_trace *tr = R->tr;
@@ -1083,7 +1222,8 @@ static COLD int nodes_reserve(struct replay *R, uint64_t id)
 			cap *= 2;
 		if (cap > MT_TRACE_NODES_MAX)
 			cap = MT_TRACE_NODES_MAX;
-		struct mt_node *n = realloc(tr->nodes, cap * sizeof *n);
+		/* big arrays: huge pages, growth without copying (bigmem.h) */
+		struct mt_node *n = mt_big_grow(tr->nodes, rd->cap_nodes * sizeof *n, cap * sizeof *n);
 		if (!n) {
 			R->code = fail(R->err, -ENOMEM, "out of memory reading '%s'", tr->path);
 			return -1;
@@ -1091,6 +1231,15 @@ static COLD int nodes_reserve(struct replay *R, uint64_t id)
 		tr->nodes = n;
 		rd->cap_nodes = cap;
 	}
+	return 0;
+}
+
+/* Makes nodes[id] exist (id >= n_nodes), undefined up to it.  Returns 0, -1 with the message written. */
+static inline int nodes_extend(struct replay *R, uint64_t id)
+{
+	struct mt_trace *tr = R->tr;
+	if (UNLIKELY(id >= R->rd->cap_nodes) && nodes_reserve(R, id))
+		return -1;
 	memset(tr->nodes + tr->n_nodes, 0, (id + 1 - tr->n_nodes) * sizeof *tr->nodes);
 	tr->n_nodes = id + 1;
 	return 0;
@@ -1129,7 +1278,7 @@ static HOT_INLINE const uint8_t *uv(const uint8_t *p, uint64_t *v)
 }
 
 /* MT_EV_NODE: svarint d_id, svarint (id - parent), svarint d_ip.  Returns the next byte or NULL. */
-static COLD const uint8_t *stream_node(struct replay *R, struct stream *s, const uint8_t *p)
+static const uint8_t *stream_node(struct replay *R, struct stream *s, const uint8_t *p)
 {
 	uint64_t a, b, c;
 	if (!(p = uv(p, &a)) || !(p = uv(p, &b)) || !(p = uv(p, &c)))
@@ -1142,7 +1291,7 @@ static COLD const uint8_t *stream_node(struct replay *R, struct stream *s, const
 	R->nodes_seen++;
 	if (id == 0 || parent >= id || ip == 0)
 		return NULL;
-	if (id >= R->tr->n_nodes && nodes_reserve(R, id))
+	if (id >= R->tr->n_nodes && nodes_extend(R, id))
 		return NULL;
 	struct mt_node *n = &R->tr->nodes[id];
 	if (n->ip && (n->ip != ip || n->parent != parent)) {
@@ -1184,8 +1333,9 @@ static HOT_INLINE int take_size_stack(struct cursor *c, uint64_t *size, uint64_t
 	return *stack > UINT32_MAX ? -1 : 0;
 }
 
-/* Realloc family: the free half (if any) goes to ev, the alloc half after it. */
-static HOT_INLINE int stream_realloc(struct stream *s, struct cursor *c, uint8_t tag)
+/* Realloc family: the free half (if any) goes to e, the alloc half to s->ev2 after it. */
+static HOT_INLINE int stream_realloc(struct stream *s, struct cursor *c, uint8_t tag,
+                                     struct mt_event *e)
 {
 	uint64_t dtb, dta, size, stack;
 	uint64_t old, new;
@@ -1196,18 +1346,19 @@ static HOT_INLINE int stream_realloc(struct stream *s, struct cursor *c, uint8_t
 	uint64_t t_before = c->t + dtb, t_after = t_before + dta;
 	int failed = new == 0 && size > 0;
 	int has_free = old != 0 && !failed;
-	struct mt_event *a = has_free ? &s->ev2 : &s->ev;
+	struct mt_event *a = has_free ? &s->ev2 : e;
 	c->t = t_after;
 	a->t = t_after;
 	a->ptr = new;
 	a->size = size;
 	a->stack = (uint32_t)stack;
+	a->thread_idx = c->thread_idx;
 	a->type = MT_E_ALLOC;
 	a->func = tag;
 	a->realloc_failed = (uint8_t)failed;
 	if (has_free) {
-		s->ev = (struct mt_event){ .t = t_before, .ptr = old, .thread_idx = s->ev.thread_idx,
-		                           .type = MT_E_FREE, .func = tag };
+		*e = (struct mt_event){ .t = t_before, .ptr = old, .thread_idx = c->thread_idx,
+		                        .type = MT_E_FREE, .func = tag };
 		s->has_ev2 = 1;
 	}
 	return 1;
@@ -1224,11 +1375,12 @@ static HOT_INLINE int take_time_ptr(struct cursor *c, uint64_t *t, uint64_t *ptr
 }
 
 /*
- * Decodes the next alloc or free at c into s->ev (a realloc's alloc half
- * into s->ev2), defining nodes on the way.  Returns 1, 0 at the end of the
+ * Decodes the next alloc or free at c into e (a realloc's alloc half into
+ * s->ev2), defining nodes on the way.  Returns 1, 0 at the end of the
  * chunk, or -1 on malformed bytes.
  */
-static HOT_INLINE int stream_decode(struct replay *R, struct stream *s, struct cursor *c)
+static HOT_INLINE int stream_decode(struct replay *R, struct stream *s, struct cursor *c,
+                                    struct mt_event *e)
 {
 	uint64_t size, stack;
 	for (;;) {
@@ -1238,26 +1390,28 @@ static HOT_INLINE int stream_decode(struct replay *R, struct stream *s, struct c
 		uint8_t tag = *c->tag++;
 		switch (tag) {
 		case MT_EV_FREE:
-			if (take_time_ptr(c, &s->ev.t, &s->ev.ptr))
+			if (take_time_ptr(c, &e->t, &e->ptr))
 				return -1;
-			s->ev.size = 0;
-			s->ev.stack = 0;
-			s->ev.type = MT_E_FREE;
-			s->ev.func = MT_EV_FREE;
-			s->ev.realloc_failed = 0;
+			e->size = 0;
+			e->stack = 0;
+			e->thread_idx = c->thread_idx;
+			e->type = MT_E_FREE;
+			e->func = MT_EV_FREE;
+			e->realloc_failed = 0;
 			return 1;
 		case MT_EV_MALLOC: case MT_EV_CALLOC: case MT_EV_POSIX_MEMALIGN:
 		case MT_EV_ALIGNED_ALLOC: case MT_EV_MEMALIGN: case MT_EV_VALLOC: case MT_EV_PVALLOC:
-			if (take_time_ptr(c, &s->ev.t, &s->ev.ptr) || take_size_stack(c, &size, &stack))
+			if (take_time_ptr(c, &e->t, &e->ptr) || take_size_stack(c, &size, &stack))
 				return -1;
-			s->ev.size = size;
-			s->ev.stack = (uint32_t)stack;
-			s->ev.type = MT_E_ALLOC;
-			s->ev.func = tag;
-			s->ev.realloc_failed = 0;
+			e->size = size;
+			e->stack = (uint32_t)stack;
+			e->thread_idx = c->thread_idx;
+			e->type = MT_E_ALLOC;
+			e->func = tag;
+			e->realloc_failed = 0;
 			return 1;
 		case MT_EV_REALLOC: case MT_EV_REALLOCARRAY:
-			return stream_realloc(s, c, tag);
+			return stream_realloc(s, c, tag, e);
 		case MT_EV_NODE:
 			if (!(c->node = stream_node(R, s, c->node)) || c->node > c->node_end)
 				return -1;
@@ -1269,20 +1423,22 @@ static HOT_INLINE int stream_decode(struct replay *R, struct stream *s, struct c
 	}
 }
 
-/* Next event into s->ev: 1, 0 when the active chunk is used up, -1 malformed. */
-static HOT_INLINE int stream_step(struct replay *R, struct stream *s, struct cursor *c)
+/* Next event into e: 1, 0 when the active chunk is used up, -1 malformed. */
+static HOT_INLINE int stream_step(struct replay *R, struct stream *s, struct cursor *c,
+                                  struct mt_event *e)
 {
-	if (s->has_ev2) {
-		s->ev = s->ev2;
+	if (UNLIKELY(s->has_ev2)) {
+		*e = s->ev2;
 		s->has_ev2 = 0;
 		return 1;
 	}
-	return stream_decode(R, s, c);
+	return stream_decode(R, s, c, e);
 }
 
-static inline mkey_t stream_key(const struct stream *s, uint32_t i)
+/* Heap key of event e of stream i. */
+static inline mkey_t event_key(const struct mt_event *e, uint32_t i)
 {
-	return mkkey(s->ev.t, s->ev.type == MT_E_FREE ? KEY_FREE : KEY_ALLOC, i);
+	return mkkey(e->t, e->type == MT_E_FREE ? KEY_FREE : KEY_ALLOC, i);
 }
 
 /* Returns the decompressed block at off from the cache, reading it on a miss. */
@@ -1340,6 +1496,7 @@ static int columns_open(struct cursor *c, const uint8_t *buf, uint32_t len, uint
 	if (at != end || (uint64_t)(stop[MT_COL_TAG] - start[MT_COL_TAG]) != ch->n_events)
 		return -1;
 	*c = (struct cursor){
+		.thread_idx = ch->thread_idx,
 		.tag = start[MT_COL_TAG], .tag_end = stop[MT_COL_TAG],
 		.time = start[MT_COL_TIME], .time_end = stop[MT_COL_TIME],
 		.size = start[MT_COL_SIZE], .size_end = stop[MT_COL_SIZE],
@@ -1351,31 +1508,84 @@ static int columns_open(struct cursor *c, const uint8_t *buf, uint32_t len, uint
 	return 0;
 }
 
-/* Copies the stream's next chunk out of its block and resets the delta bases. */
-static int stream_load(struct replay *R, struct stream *s)
+/* The kept block at off still in memory, or KEPT_NONE. */
+static uint32_t kept_find(const struct rd *rd, uint64_t off)
 {
-	const struct mt_chunk_ref *ch = &R->tr->chunks[R->rd->by_thread[s->next]];
+	size_t lo = 0, hi = rd->n_kept;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (rd->kept[mid].off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < rd->n_kept && rd->kept[lo].off == off && rd->kept[lo].raw ? (uint32_t)lo : KEPT_NONE;
+}
+
+/* The active chunk of a stream is used up: a kept block whose chunks are all replayed is freed. */
+static void kept_release(struct rd *rd, struct stream *s)
+{
+	if (s->kept == KEPT_NONE)
+		return;
+	struct kept *k = &rd->kept[s->kept];
+	s->kept = KEPT_NONE;
+	if (!k->left || --k->left)
+		return;
+	struct keep_seg *sg = &rd->segs[k->seg];
+	k->raw = NULL;
+	rd->kept_bytes -= k->bytes;
+	if (--sg->blocks == 0) {
+		mt_big_free(sg->base, KEEP_SEGMENT);
+		sg->base = NULL;
+	}
+}
+
+/*
+ * Finds the raw bytes of the stream's next chunk: in place in a kept block,
+ * or copied out of a cached one.  Points *h at the chunk's header and *cols
+ * at its columns (followed by PAD readable bytes).
+ */
+static int chunk_bytes(struct replay *R, struct stream *s, const struct mt_chunk_ref *ch,
+                       const uint8_t **h, const uint8_t **cols)
+{
 	const uint8_t *raw = NULL;
 	uint32_t len = 0;
-	s->chunk = R->rd->by_thread[s->next++];
+	s->kept = kept_find(R->rd, ch->file_off);
+	if (s->kept != KEPT_NONE) {
+		*h = R->rd->kept[s->kept].raw + ch->rec_off;  /* pass 1 checked the header */
+		*cols = *h + MT_EVENTS_HEADER_SIZE;
+		return 0;
+	}
 	int r = cache_get(R, ch->file_off, &raw, &len);
 	if (r)
 		return r;
-	const uint8_t *h = raw + ch->rec_off;
+	*h = raw + ch->rec_off;
 	if (ch->rec_off > len || len - ch->rec_off < MT_EVENTS_HEADER_SIZE + (uint64_t)ch->len ||
-	    h[0] != MT_REC_EVENTS || le32(h + 1) != ch->len)
+	    (*h)[0] != MT_REC_EVENTS || le32(*h + 1) != ch->len)
 		return fail(R->err, -EINVAL, "'%s': block at offset %llu changed after the trace was opened",
 		            R->tr->path, (unsigned long long)ch->file_off);
 	if (reserve(&s->buf, &s->cap, (size_t)ch->len + PAD))
 		return fail(R->err, -ENOMEM, "out of memory reading '%s'", R->tr->path);
-	memcpy(s->buf, h + MT_EVENTS_HEADER_SIZE, ch->len);
+	memcpy(s->buf, *h + MT_EVENTS_HEADER_SIZE, ch->len);
 	memset(s->buf + ch->len, 0, PAD);
-	if (columns_open(&s->cur, s->buf, ch->len, h[MT_EVENTS_HEADER_SIZE - 3], ch))
+	*cols = s->buf;
+	return 0;
+}
+
+/* Opens the stream's next chunk and resets the delta bases. */
+static int stream_load(struct replay *R, struct stream *s)
+{
+	const struct mt_chunk_ref *ch = &R->tr->chunks[R->rd->by_thread[s->next]];
+	const uint8_t *h = NULL, *cols = NULL;
+	s->chunk = R->rd->by_thread[s->next++];
+	int r = chunk_bytes(R, s, ch, &h, &cols);
+	if (r)
+		return r;
+	if (columns_open(&s->cur, cols, ch->len, h[MT_EVENTS_HEADER_SIZE - 3], ch))
 		return fail(R->err, -EINVAL, "'%s': malformed events in thread %u", R->tr->path,
 		            ch->thread_idx);
 	s->prev_id = s->prev_ip = 0;
 	s->has_ev2 = 0;
-	s->ev.thread_idx = s->ev2.thread_idx = ch->thread_idx;
 	return 0;
 }
 
@@ -1389,6 +1599,7 @@ static mkey_t load_key(const struct replay *R, uint32_t i)
 static void stream_requeue(struct replay *R, uint32_t i)
 {
 	struct stream *s = &R->s[i];
+	kept_release(R->rd, s);
 	if (s->next < s->last) {
 		heap_sift_root(R, load_key(R, i));
 		return;
@@ -1406,62 +1617,81 @@ static int stream_start(struct replay *R, uint32_t i)
 	int r = stream_load(R, s);
 	if (r)
 		return r;
-	r = stream_decode(R, s, &s->cur);
+	r = stream_decode(R, s, &s->cur, &s->ev);
 	if (r < 0)
 		return events_fail(R, s);
 	if (r > 0)
-		heap_sift_root(R, stream_key(s, i));
+		heap_sift_root(R, event_key(&s->ev, i));
 	else
 		stream_requeue(R, i);
 	return 0;
 }
 
+/* Delivers the events in out[].  Returns 0 or fn's non-zero value. */
+static int flush(struct replay *R)
+{
+	size_t n = R->n_out;
+	R->n_out = 0;
+	return n ? R->fn(R->out, n, R->arg) : 0;
+}
+
 /*
- * Stream i (at the root) delivers its events while they sort before
+ * Stream i (at the root) queues its events in out[] while they sort before
  * `limit` (the next smallest key; KEY_MAX when no other stream waits), then
- * sifts down under its next key or requeues for its next chunk.  Returns 0,
+ * sifts down under its next key or requeues for its next chunk.  Events are
+ * decoded straight into out[], delivered whenever it fills.  Returns 0,
  * fn's non-zero value, or a negative code.
  */
-static int stream_run(struct replay *R, uint32_t i, mkey_t limit, mt_event_fn fn, void *arg)
+static int stream_run(struct replay *R, uint32_t i, mkey_t limit)
 {
 	struct stream *s = &R->s[i];
 	struct cursor c = s->cur;
-	int r = 0, stop;
+	struct mt_event *out = R->out;
+	size_t n = R->n_out;
+	int r = 0, stop = 0;
+	out[n++] = s->ev;
 	for (;;) {
-		if (UNLIKELY(stop = fn(&s->ev, arg)))
-			break;
-		r = stream_step(R, s, &c);
+		if (UNLIKELY(n == MT_REPLAY_BATCH)) {
+			R->n_out = n;
+			if ((stop = flush(R)))
+				break;
+			n = 0;
+		}
+		r = stream_step(R, s, &c, &out[n]);
 		if (UNLIKELY(r <= 0))
 			break;
 		if (limit != KEY_MAX) {
-			mkey_t k = stream_key(s, i);
+			mkey_t k = event_key(&out[n], i);
 			if (k > limit) {
+				s->ev = out[n];
 				heap_sift_root(R, k);
 				break;
 			}
 		}
+		n++;
 	}
 	s->cur = c;
 	if (stop)
 		return stop;
+	R->n_out = n;
 	if (r < 0)
-		return events_fail(R, s);
+		return (stop = flush(R)) ? stop : events_fail(R, s);
 	if (r == 0)
 		stream_requeue(R, i);
 	return 0;
 }
 
-static int merge(struct replay *R, mt_event_fn fn, void *arg)
+static int merge(struct replay *R)
 {
 	while (R->n_heap) {
 		mkey_t k = R->heap[0];
 		uint32_t i = (uint32_t)k & KEY_THREAD_MASK;
 		unsigned cls = ((uint32_t)k >> 30) & 3;
-		int r = cls == KEY_LOAD ? stream_start(R, i) : stream_run(R, i, heap_second(R), fn, arg);
+		int r = cls == KEY_LOAD ? stream_start(R, i) : stream_run(R, i, heap_second(R));
 		if (r)
 			return r;
 	}
-	return 0;
+	return flush(R);
 }
 
 static void replay_release(struct replay *R, size_t n)
@@ -1472,29 +1702,59 @@ static void replay_release(struct replay *R, size_t n)
 	free(R->heap);
 }
 
-int mt_trace_replay(struct mt_trace *tr, mt_event_fn fn, void *arg, char err[MT_ERR_LEN])
+int mt_trace_replay_batch(struct mt_trace *tr, mt_events_fn fn, void *arg, char err[MT_ERR_LEN])
 {
 	struct rd *rd = tr->priv;
 	size_t n = rd->n_spans;
-	struct replay R = { .tr = tr, .rd = rd, .err = err };
+	struct replay *R = calloc(1, sizeof *R);  /* out[] is 10 KiB: not on the stack */
 	err[0] = 0;
-	R.s = calloc(n ? n : 1, sizeof *R.s);
-	R.heap = malloc((n ? n : 1) * sizeof *R.heap);
-	if (!R.s || !R.heap) {
-		replay_release(&R, 0);
+	if (!R)
+		return fail(err, -ENOMEM, "out of memory reading '%s'", tr->path);
+	*R = (struct replay){ .tr = tr, .rd = rd, .err = err, .fn = fn, .arg = arg };
+	R->s = calloc(n ? n : 1, sizeof *R->s);
+	R->heap = malloc((n ? n : 1) * sizeof *R->heap);
+	if (!R->s || !R->heap) {
+		replay_release(R, 0);
+		free(R);
 		return fail(err, -ENOMEM, "out of memory reading '%s'", tr->path);
 	}
 	tr->n_nodes = 0;  /* a second replay redefines them */
+	for (size_t k = 0; k < rd->n_kept; k++)
+		rd->kept[k].left = rd->kept[k].n_chunks;
 	for (uint32_t i = 0; i < n; i++) {
-		R.s[i].next = rd->spans[i].first;
-		R.s[i].last = rd->spans[i].first + rd->spans[i].n;
-		heap_push(&R, load_key(&R, i));
+		R->s[i].next = rd->spans[i].first;
+		R->s[i].last = rd->spans[i].first + rd->spans[i].n;
+		R->s[i].kept = KEPT_NONE;
+		heap_push(R, load_key(R, i));
 	}
-	int r = merge(&R, fn, arg);
-	replay_release(&R, n);
+	int r = merge(R);
+	replay_release(R, n);
 	if (!r)
-		tr->n_events = rd->header_events - R.nodes_seen;
+		tr->n_events = rd->header_events - R->nodes_seen;
+	free(R);
 	return r;
+}
+
+struct one_by_one {          /* mt_trace_replay() on top of the batches */
+	mt_event_fn fn;
+	void *arg;
+};
+
+static int deliver_each(const struct mt_event *ev, size_t n, void *arg)
+{
+	const struct one_by_one *o = arg;
+	for (size_t i = 0; i < n; i++) {
+		int r = o->fn(&ev[i], o->arg);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int mt_trace_replay(struct mt_trace *tr, mt_event_fn fn, void *arg, char err[MT_ERR_LEN])
+{
+	struct one_by_one o = { fn, arg };
+	return mt_trace_replay_batch(tr, deliver_each, &o, err);
 }
 
 /* ---- accessors ----------------------------------------------------------- */
@@ -1527,6 +1787,10 @@ static void rd_free(struct rd *rd)
 	free(rd->raw);
 	for (int i = 0; i < MT_TRACE_CACHE_BLOCKS; i++)
 		free(rd->cache[i].raw);
+	for (size_t i = 0; i < rd->n_segs; i++)
+		mt_big_free(rd->segs[i].base, KEEP_SEGMENT);
+	free(rd->segs);
+	free(rd->kept);
 	free(rd->by_thread);
 	free(rd->spans);
 	free(rd);
@@ -1552,7 +1816,8 @@ void mt_trace_close(struct mt_trace *tr)
 	free(tr->samples);
 	free(tr->markers);
 	free(tr->stats);
-	free(tr->nodes);
+	struct rd *rd = tr->priv;
+	mt_big_free(tr->nodes, rd ? rd->cap_nodes * sizeof *tr->nodes : 0);
 	free(tr->chunks);
 	rd_free(tr->priv);
 	free(tr->path);

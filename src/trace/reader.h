@@ -5,7 +5,8 @@
  * Reading is two passes.  mt_trace_open() reads the whole file once:
  * it validates every block, keeps the small records (process, clock,
  * modules, threads, samples, markers, stats, end) in struct mt_trace, and
- * indexes each thread's event chunks.  mt_trace_replay() then decodes the
+ * indexes each thread's event chunks, keeping decompressed event blocks
+ * up to MT_TRACE_KEEP_MAX for replay.  mt_trace_replay() then decodes the
  * chunks and delivers every event in one global order: per thread in
  * program order, across threads by timestamp (ties: frees before
  * allocations), so a block freed on thread B and handed out again on
@@ -47,6 +48,17 @@
 #define MT_TRACE_KEYS_MAX     1024u       /* keys in one sample; distinct stats keys */
 #define MT_TRACE_ARGS_MAX     (1u << 20)  /* argv entries, and segments of one module */
 #define MT_TRACE_CACHE_BLOCKS 4           /* decompressed blocks replay keeps (8 MiB max each) */
+/*
+ * Decompressed blocks that pass 1 keeps for pass 2, in bytes: a trace
+ * whose event blocks fit is decompressed once instead of twice (zstd is
+ * half the time of a report otherwise).  Blocks beyond it are read again
+ * by replay.  Replay frees each kept block once its chunks are used up, so
+ * the analyzer's structures grow into the memory the blocks give back.
+ * The limit actually applied is the smaller of mt_trace_keep_max and a
+ * quarter of physical memory.
+ */
+#define MT_TRACE_KEEP_MAX     (1ull << 30)
+extern uint64_t mt_trace_keep_max;         /* MT_TRACE_KEEP_MAX; tests lower it */
 
 /* One loaded module (executable or shared object) for symbolization. */
 struct mt_module {
@@ -172,16 +184,29 @@ int mt_trace_open(const char *path, struct mt_trace **out, char err[MT_ERR_LEN],
 
 /* Receives each event in global order; a non-zero return stops replay and is returned. */
 typedef int (*mt_event_fn)(const struct mt_event *ev, void *arg);
+/* Receives ev[0..n), n >= 1, the next events in global order; the same contract per call. */
+typedef int (*mt_events_fn)(const struct mt_event *ev, size_t n, void *arg);
 
 /*
  * Pass 2: decodes every chunk and calls fn for each alloc/free event in
  * global order.  Returns 0, fn's non-zero value, or a negative code with
  * `err` filled (-EINVAL for malformed events, naming the thread).  `ev` is
  * valid only during the call.  Calling it again replays from the start and
- * rebuilds trace->nodes.  Memory: one decoded chunk per thread whose time
- * range overlaps the merge position, plus MT_TRACE_CACHE_BLOCKS blocks.
+ * rebuilds trace->nodes.  Memory: the blocks pass 1 kept (MT_TRACE_KEEP_MAX),
+ * each freed once its chunks are replayed; for the others one chunk copy per
+ * thread whose time range overlaps the merge position, plus
+ * MT_TRACE_CACHE_BLOCKS blocks.
  */
 int mt_trace_replay(struct mt_trace *tr, mt_event_fn fn, void *arg, char err[MT_ERR_LEN]);
+
+/*
+ * mt_trace_replay() delivering events in batches (up to MT_REPLAY_BATCH at
+ * a time), which saves a call per event and lets the receiver look ahead
+ * (prefetch).  When fn stops replay, the events after the stopping batch
+ * are not delivered; on a decode error every event before the bad one is.
+ */
+#define MT_REPLAY_BATCH 256
+int mt_trace_replay_batch(struct mt_trace *tr, mt_events_fn fn, void *arg, char err[MT_ERR_LEN]);
 
 /* Ticks -> ns since trace start. */
 uint64_t mt_trace_ns(const struct mt_trace *tr, uint64_t ticks);

@@ -15,7 +15,9 @@
  *   first                the very first capture of 50 frames (rules computed
  *                        from .eh_frame), microseconds
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #define UNW_LOCAL_ONLY
 #include <execinfo.h>
 #include <libunwind.h>

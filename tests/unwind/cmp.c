@@ -1,5 +1,7 @@
 /* cmp_here: three captures at one point, compared (see cmp.h). */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
 #include <libunwind.h>

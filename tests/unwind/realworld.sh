@@ -2,10 +2,12 @@
 # Runs real programs under libunwcmp.so (shim.c) in compare mode: every
 # malloc/calloc/realloc captures its stack with mt_unwind_capture and with
 # unw_backtrace, and the lists are compared.  Prints one line per process
-# and a total.  usage: realworld.sh [build dir]
+# and a total.  usage: realworld.sh [build dir] [memo: 0|1|2, default 2 =
+# the memo on every capture, so that reuse is checked as much as possible]
 set -u
 OUT=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build/unwind-tests}
 SHIM=$OUT/libunwcmp.so
+export UNWCMP_MEMO=${2:-2}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 LOG=$OUT/realworld.log
 TMP=$(mktemp -d)
@@ -53,9 +55,12 @@ run "unwind_test (C, C++ exceptions, qsort, threads, signals)" "$OUT/unwind_test
 echo "per process:"
 grep -E '^(==|unwcmp pid|   \(exit)' "$LOG" | sed -E 's/ pid=[0-9]+//; s/ mode=1//'
 echo
-awk '/^unwcmp pid/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] ~ /^(captures|frames|mismatches|fallbacks|memo_hits|frames_reusedZ)$/) t[kv[1]] += kv[2] } n++ }
-     END { printf "TOTAL processes=%d captures=%d frames=%d mismatches=%d fallbacks=%d memo_hits=%d frames_reused=%d \n",
+awk '/^unwcmp pid/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] ~ /^(captures|frames|mismatches|fallbacks|memo_hits|frames_reused)$/) t[kv[1]] += kv[2] } n++ }
+     END { printf "TOTAL processes=%d captures=%d frames=%d mismatches=%d fallbacks=%d memo_hits=%d frames_reused=%d\n",
            n, t["captures"], t["frames"], t["mismatches"], t["fallbacks"], t["memo_hits"], t["frames_reused"] }' "$LOG"
 echo "fallback sites:"
 grep '^unwcmp-fallback' "$LOG" | sort | uniq -c | sort -rn | head -20
 grep -A40 'MISMATCH' "$LOG" | head -60
+# exit status: 1 if any list differed or nothing was captured
+awk '/^unwcmp pid/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); t[kv[1]] += kv[2] } }
+     END { exit (t["mismatches"] > 0 || t["captures"] == 0) }' "$LOG"

@@ -1,17 +1,23 @@
 /*
  * rulescan: which return addresses of a shared library would make
- * mt_unwind_capture fall back to unw_backtrace, and why.  Reads
+ * mt_unwind_capture fall back to unw_backtrace, and why; and where the CFI
+ * row at the return address differs from the row at the call (ra - 1,
+ * the right one, which unwind_test's noreturn_row_test checks).  Reads
  * "hex_offset function" lines (the address after each call instruction,
- * from objdump; see rulescan.sh), loads the library, and asks
- * mt_unwind_explain about each.  usage: rulescan lib.so < calls.txt
+ * from objdump; see rulescan.sh).  Includes unwind.c to reach its static
+ * rule computation.
+ * usage: rulescan lib.so < calls.txt
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "record/unwind.h"
+
+#include "../../src/record/unwind.c"
 
 #define MAX_EXAMPLES 6
 
@@ -27,7 +33,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rulescan: cannot load '%s': %s\n", argv[1], dlerror());
 		return 1;
 	}
-	unsigned long counts[MT_UNWIND_WHY_COUNT] = { 0 }, total = 0;
+	unsigned long counts[MT_UNWIND_WHY_COUNT] = { 0 }, total = 0, row_differs = 0;
 	char examples[MT_UNWIND_WHY_COUNT][MAX_EXAMPLES][64];
 	int n_ex[MT_UNWIND_WHY_COUNT] = { 0 };
 	char line[512], fn[256];
@@ -35,7 +41,10 @@ int main(int argc, char **argv)
 	while (fgets(line, sizeof line, stdin)) {
 		if (sscanf(line, "%lx %255s", &off, fn) != 2)
 			continue;
-		unsigned why = mt_unwind_explain(lm->l_addr + off);
+		uint64_t ra = lm->l_addr + off;
+		unsigned why = mt_unwind_explain(ra);
+		if (rule_compute_at(ra, ra) != rule_compute_at(ra, ra - 1) && row_differs++ < 5)
+			printf("  row at ra differs from row at ra - 1: %s+%lx\n", fn, off);
 		total++;
 		counts[why]++;
 		if (why && n_ex[why] < MAX_EXAMPLES)
@@ -45,7 +54,7 @@ int main(int argc, char **argv)
 	for (unsigned w = 0; w < MT_UNWIND_WHY_COUNT; w++)
 		if (counts[w])
 			printf(", %s %lu", mt_unwind_why_name(w), counts[w]);
-	printf("\n");
+	printf("; row at ra differs %lu\n", row_differs);
 	for (unsigned w = 1; w < MT_UNWIND_WHY_COUNT; w++) {
 		if (!n_ex[w])
 			continue;

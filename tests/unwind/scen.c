@@ -4,8 +4,15 @@
  * mt_unwind_capture and unw_backtrace (cmp.c).  Built without frame
  * pointers.  usage: unwind_test [iterations] [max_depth]
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
+#define UNW_LOCAL_ONLY
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <libunwind.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +101,7 @@ NOI static int r_align(int depth, uint64_t *s)
 	int r = MAYBE_CAPTURE(x, 5);
 	if (depth > 0)
 		r += scen_dispatch(depth - 1, s);
-	return r + (int)v[0];
+	return r + (int)(v[0] & 0xff);
 }
 
 /* An over-aligned local plus a variable-length array: gcc realigns through
@@ -110,7 +117,7 @@ NOI static int r_drap_frame(int depth, uint64_t *s, uint64_t x)
 	int r = MAYBE_CAPTURE(x, 5);
 	if (depth > 0)
 		r += scen_dispatch(depth - 1, s);
-	return r + (int)v[0] + vla[0];
+	return r + (int)(v[0] & 0xff) + vla[0];
 }
 
 NOI static int r_drap(int depth, uint64_t *s)
@@ -219,6 +226,78 @@ NOI int scen_dispatch(int depth, uint64_t *s)
 	return r + 1;
 }
 
+/*
+ * The CFI row of a frame is the one that covers the call, ra - 1, not the
+ * one at ra: after a call to a noreturn function GCC may start a row with
+ * another CFA right at the return address (glibc 2.36 has 6 such call
+ * sites, e.g. __new_exitfn's call to __assert_fail, which mallocs; see
+ * rulescan).  mt_unwind, libunwind 1.6 and libgcc (glibc's backtrace) all
+ * take ra - 1; a row taken at ra would read the stale slot, which holds 0
+ * here and would end the list.  unwt_noreturn_row reproduces the layout.
+ */
+void unwt_noreturn_row(void (*cb)(void));
+__asm__(".text\n"
+        ".globl unwt_noreturn_row\n"
+        ".type unwt_noreturn_row, @function\n"
+        "unwt_noreturn_row:\n"
+        "\t.cfi_startproc\n"
+        "\tpush %rbx\n"
+        "\t.cfi_def_cfa_offset 16\n"
+        "\t.cfi_offset rbx, -16\n"
+        "\tsub $16, %rsp\n"
+        "\t.cfi_def_cfa_offset 32\n"
+        "\tmovq $0, (%rsp)\n"
+        "\tmovq $0, 8(%rsp)\n"
+        "\tcall *%rdi\n"               /* does not return */
+        "\t.cfi_def_cfa_offset 8\n"    /* a row that starts at the return address */
+        "\t.cfi_same_value rbx\n"
+        "\tud2\n"
+        "\t.cfi_endproc\n"
+        ".size unwt_noreturn_row, .-unwt_noreturn_row\n");
+
+#define NR_MAX 64
+static jmp_buf nr_env;
+static struct mt_unwind_thread nr_ut;
+static uint64_t nr_mt[NR_MAX];
+static void *nr_unw[NR_MAX], *nr_bt[NR_MAX];
+static int nr_n_mt, nr_n_unw, nr_n_bt;
+
+NOI static void nr_callback(void)
+{
+	nr_n_mt = mt_unwind_capture(&nr_ut, nr_mt, NR_MAX, NULL);
+	nr_n_unw = unw_backtrace(nr_unw, NR_MAX);
+	nr_n_bt = backtrace(nr_bt, NR_MAX);
+	longjmp(nr_env, 1);
+}
+
+/* Returns 0 if mt_unwind gives the true stack, the same as libunwind and glibc. */
+NOI static int noreturn_row_test(void)
+{
+	uint64_t outer[NR_MAX];
+	int n_outer = mt_unwind_capture(&nr_ut, outer, NR_MAX, NULL);
+	if (!setjmp(nr_env))
+		unwt_noreturn_row(nr_callback);
+	/* nr_mt: [in nr_callback, in unwt_noreturn_row, in noreturn_row_test, callers...] */
+	uint64_t test_fn = (uint64_t)(uintptr_t)noreturn_row_test;
+	int ok = nr_n_mt == n_outer + 2 && nr_mt[2] > test_fn && nr_mt[2] - test_fn < 4096;
+	for (int i = 1; ok && i < n_outer; i++)
+		ok = nr_mt[i + 2] == outer[i];
+	int bt_same = nr_n_bt == nr_n_mt;
+	for (int i = 1; bt_same && i < nr_n_mt; i++)
+		bt_same = (uint64_t)(uintptr_t)nr_bt[i] == nr_mt[i];
+	int unw_same = nr_n_unw == nr_n_mt;
+	for (int i = 1; unw_same && i < nr_n_mt; i++)
+		unw_same = (uint64_t)(uintptr_t)nr_unw[i] == nr_mt[i];
+	printf("noreturn row: mt_unwind %d frames (%s), glibc backtrace %s, libunwind %d frames (%s)\n",
+	       nr_n_mt, ok ? "the true stack" : "WRONG", bt_same ? "the same" : "DIFFERENT",
+	       nr_n_unw, unw_same ? "the same" : "different");
+	if (getenv("UNWTEST_VERBOSE"))
+		for (int i = 0; i < nr_n_mt || i < nr_n_unw; i++)
+			printf("  %2d mt %#lx  unw %p  bt %p\n", i, (unsigned long)(i < nr_n_mt ? nr_mt[i] : 0),
+			       i < nr_n_unw ? nr_unw[i] : NULL, i < nr_n_bt ? nr_bt[i] : NULL);
+	return !(ok && unw_same);   /* backtrace(): informative (sanitizers intercept it) */
+}
+
 static void run(long iters, uint64_t seed)
 {
 	uint64_t s = seed | 1;
@@ -235,19 +314,23 @@ struct thread_arg {
 	uint64_t seed;
 };
 
-/* SIGUSR2's handler runs on a per-thread alternate stack. */
-static void altstack_init(void)
+/* SIGUSR2's handler runs on a per-thread alternate stack; *old gets the
+   previous one, to put back (sanitizers install their own). */
+static void altstack_init(stack_t *old)
 {
 	stack_t ss = { .ss_sp = malloc(1 << 20), .ss_size = 1 << 20, .ss_flags = 0 };
-	sigaltstack(&ss, NULL);
+	sigaltstack(&ss, old);
 }
 
 static void *thread_main(void *p)
 {
 	struct thread_arg *a = p;
-	altstack_init();
+	stack_t old, mine;
+	altstack_init(&old);
 	run(a->iters, a->seed);
 	cmp_thread_done();
+	sigaltstack(&old, &mine);
+	free(mine.ss_sp);
 	return NULL;
 }
 
@@ -280,7 +363,9 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_ONSTACK;
 	sigaction(SIGUSR2, &sa, NULL);
-	altstack_init();
+	stack_t old_ss;
+	altstack_init(&old_ss);
+	int fail = noreturn_row_test();
 	run(iters, 0x9E3779B97F4A7C15ull);
 	print_totals("main thread");
 	pthread_t th[2];
@@ -293,7 +378,7 @@ int main(int argc, char **argv)
 	struct cmp_totals t;
 	print_totals("all threads");
 	cmp_totals(&t);
-	if (t.mismatches || t.reuse_errors) {
+	if (t.mismatches || t.reuse_errors || fail) {
 		printf("FAIL\n");
 		return 1;
 	}

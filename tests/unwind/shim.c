@@ -7,6 +7,7 @@
  *   cold     mt_unwind_capture only, memo off
  *   unw      unw_backtrace only
  *   none     interpose only (the baseline for timing)
+ * UNWCMP_MEMO=0|1|2 sets mt_unwind_set_memo (default 1, adaptive).
  * At exit one summary line per process, and the distinct addresses that
  * made mt_unwind fall back, go to stderr or, with UNWCMP_OUT=file, are
  * appended to that file (gcc, make, python spawn many processes).
@@ -122,8 +123,11 @@ static struct mt_unwind_thread *thread_state(void)
 			return NULL;
 		tut = p;
 		mt_unwind_thread_init(tut);   /* may malloc: we are inside the guard */
+		const char *memo = getenv("UNWCMP_MEMO");   /* 0 never, 1 adaptive, 2 always */
 		if (mode == MODE_COLD)
 			mt_unwind_set_memo(tut, 0);
+		else if (memo)
+			mt_unwind_set_memo(tut, atoi(memo));
 	}
 	return tut;
 }
