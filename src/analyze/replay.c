@@ -451,12 +451,15 @@ int mt_replay_event(const struct mt_event *ev, void *arg)
 	return process(arg, ev);
 }
 
-/* First stage: the cache line of the live slot where ev's pointer starts its probe. */
+/*
+ * First stage: the cache lines of the live slot where ev's pointer starts
+ * its probe, and of the slots after it, which a free moves back.
+ */
 static inline void prefetch_live(const struct mt_replay *r, const struct mt_event *ev)
 {
 	const struct live *slot = &r->live.slot[lm_home(&r->live, ev->ptr)];
 	__builtin_prefetch(slot, 1);
-	__builtin_prefetch((const char *)slot + sizeof(*slot) - 1, 1);  /* may straddle a line */
+	__builtin_prefetch((const char *)slot + 64, 1);
 }
 
 /* Second stage, for a free: the figures of the stack that allocated the block. */

@@ -35,7 +35,7 @@
 #define MT_BLOCK_TARGET      (1u << 20)    /* raw bytes per compressed block */
 #define MT_SIDE_BYTES        (256u << 10)  /* small records waiting for the writer */
 #define MT_NODE_CACHE_SLOTS  (1u << 20)    /* call-stack trie dedup cache (16 B each) */
-#define MT_STACK_CACHE_SLOTS 4096          /* per-thread whole-stack cache */
+#define MT_STACK_CACHE_SLOTS 4096          /* per-thread whole-stack cache, 2-way */
 #define MT_BOOT_POOL_BYTES   (64u << 10)   /* allocations served before dlsym works */
 #define MT_MAX_MODULES       4096
 #define MT_ZSTD_LEVEL        3             /* writer.c: compression_level() */
@@ -95,7 +95,7 @@ struct mt_thread {
 	uint32_t last_n;                     /* frames of the last trie walk */
 	uint64_t last_ips[MT_MAX_FRAMES];    /* outermost first */
 	uint32_t last_ids[MT_MAX_FRAMES];    /* node id per depth, outermost first */
-	struct { uint64_t hash; uint32_t id, n; } scache[MT_STACK_CACHE_SLOTS];
+	struct mt_scache_slot { uint64_t hash; uint32_t id, n; } scache[MT_STACK_CACHE_SLOTS]; /* 2-way */
 	struct mt_thread *next;  /* registry list */
 };
 

@@ -1234,13 +1234,22 @@ static COLD int nodes_reserve(struct replay *R, uint64_t id)
 	return 0;
 }
 
-/* Makes nodes[id] exist (id >= n_nodes), undefined up to it.  Returns 0, -1 with the message written. */
+/*
+ * Makes nodes[id] exist (id >= n_nodes), nodes before it undefined; the
+ * caller writes nodes[id].  Returns 0, -1 with the message written.  New
+ * ids mostly come in order, and the array is far bigger than the caches:
+ * the lines a few nodes ahead are fetched for writing now, so storing
+ * them later does not wait for memory.
+ */
 static inline int nodes_extend(struct replay *R, uint64_t id)
 {
 	struct mt_trace *tr = R->tr;
 	if (UNLIKELY(id >= R->rd->cap_nodes) && nodes_reserve(R, id))
 		return -1;
-	memset(tr->nodes + tr->n_nodes, 0, (id + 1 - tr->n_nodes) * sizeof *tr->nodes);
+	if (UNLIKELY(id > tr->n_nodes))
+		memset(tr->nodes + tr->n_nodes, 0, (id - tr->n_nodes) * sizeof *tr->nodes);
+	if (id + 16 < R->rd->cap_nodes)
+		__builtin_prefetch(&tr->nodes[id + 16], 1);
 	tr->n_nodes = id + 1;
 	return 0;
 }
@@ -1291,10 +1300,12 @@ static const uint8_t *stream_node(struct replay *R, struct stream *s, const uint
 	R->nodes_seen++;
 	if (id == 0 || parent >= id || ip == 0)
 		return NULL;
-	if (id >= R->tr->n_nodes && nodes_extend(R, id))
-		return NULL;
-	struct mt_node *n = &R->tr->nodes[id];
-	if (n->ip && (n->ip != ip || n->parent != parent)) {
+	struct mt_node *n;
+	if (id >= R->tr->n_nodes) {  /* a new id: nothing to check against */
+		if (nodes_extend(R, id))
+			return NULL;
+		n = &R->tr->nodes[id];
+	} else if ((n = &R->tr->nodes[id])->ip && (n->ip != ip || n->parent != parent)) {
 		R->code = fail(R->err, -EINVAL, "'%s': conflicting definitions of call-stack node %llu",
 		               R->tr->path, (unsigned long long)id);
 		return NULL;
