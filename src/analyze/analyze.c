@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "analyze/analysis.h"
 
 static const char *const func_names[MT_N_ALLOC_FUNCS] = {
@@ -39,7 +40,10 @@ int mt_analyze(struct mt_trace *tr, const struct mt_analysis_opts *opts,
 		return -ENOMEM;
 	}
 	err[0] = 0;
+	struct timespec t0, t1; clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc = mt_trace_replay_batch(tr, mt_replay_events, r, err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (getenv("MT_DBG")) fprintf(stderr, "  replay         %.3f\n", (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	if (rc) {
 		const char *why = mt_replay_error(r);  /* NULL: the reader failed and said why */
 		if (why)
