@@ -34,7 +34,7 @@
 #define MT_EVENT_ROOM        96            /* worst-case bytes of one event */
 #define MT_BLOCK_TARGET      (1u << 20)    /* raw bytes per compressed block */
 #define MT_SIDE_BYTES        (256u << 10)  /* small records waiting for the writer */
-#define MT_NODE_CACHE_SLOTS  (1u << 20)    /* call-stack trie dedup cache (16 B each) */
+#define MT_NODE_CACHE_SLOTS  (1u << 18)    /* call-stack trie dedup cache (16 B each: 4 MiB) */
 #define MT_STACK_CACHE_SLOTS 4096          /* per-thread whole-stack cache, 2-way */
 #define MT_BOOT_POOL_BYTES   (64u << 10)   /* allocations served before dlsym works */
 #define MT_MAX_MODULES       4096

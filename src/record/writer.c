@@ -11,8 +11,10 @@
  * zstd's memory comes from mmap through a custom allocator, so the
  * recorder never calls the malloc it observes and its size is counted.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -291,30 +293,132 @@ static void write_clock(void)
 	add_record(MT_REC_CLOCK, rec, (size_t)(p - rec));
 }
 
+/* ---- allocator and cgroup evidence ------------------------------------------ */
+/*
+ * mallinfo2() means something only when the next allocator is glibc's: then
+ * mt_real.malloc is libc.so.6's own malloc.  It locks each arena and walks
+ * its bins (glibc malloc/malloc.c, int_mallinfo), so it is sampled at most
+ * every MT_MALLINFO_EVERY_MS, and dropped for good if one call takes longer
+ * than MT_MALLINFO_MAX_NS (it would stall the program's allocations).
+ */
+#define MT_MALLINFO_EVERY_MS 1000
+#define MT_MALLINFO_MAX_NS   (5u * 1000000u)
+
+static int glibc_next = -1;   /* -1 unknown, 0 no, 1 yes */
+static uint64_t last_mallinfo_ns;
+static char cg_current[256], cg_max[256];  /* cgroup files, "" when none */
+
+static int next_is_glibc(void)
+{
+	if (glibc_next < 0) {
+		void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+		glibc_next = libc && dlsym(libc, "malloc") == (void *)mt_real.malloc;
+		if (libc)
+			dlclose(libc);
+	}
+	return glibc_next;
+}
+
+static uint8_t *put_mallinfo(uint8_t *p, unsigned *n)
+{
+	uint64_t now = mono_ns();
+	if (!next_is_glibc() || now - last_mallinfo_ns < (uint64_t)MT_MALLINFO_EVERY_MS * 1000000u)
+		return p;
+	last_mallinfo_ns = now;
+	struct mallinfo2 mi = mallinfo2();
+	if (mono_ns() - now > MT_MALLINFO_MAX_NS)
+		glibc_next = 0;
+	static const uint32_t keys[] = { MT_S_MI_ARENA, MT_S_MI_ORDBLKS, MT_S_MI_HBLKS, MT_S_MI_HBLKHD,
+	                                 MT_S_MI_UORDBLKS, MT_S_MI_FORDBLKS, MT_S_MI_KEEPCOST };
+	const size_t vals[] = { mi.arena, mi.ordblks, mi.hblks, mi.hblkhd, mi.uordblks, mi.fordblks,
+	                        mi.keepcost };
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		p = put_kv(p, keys[i], vals[i]);
+	*n += 7;
+	return p;
+}
+
+/* Finds the process's cgroup memory files: v2 memory.current/max, else v1 usage/limit. */
+static void cgroup_init(void)
+{
+	char text[4096];
+	if (!read_file("/proc/self/cgroup", text, sizeof text))
+		return;
+	for (char *line = text; line && *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		char *path = strrchr(line, ':');
+		if (path && !strncmp(line, "0::", 3)) {
+			snprintf(cg_current, sizeof cg_current, "/sys/fs/cgroup%s/memory.current", path + 1);
+			snprintf(cg_max, sizeof cg_max, "/sys/fs/cgroup%s/memory.max", path + 1);
+			if (!access(cg_current, R_OK))
+				return;
+		}
+		if (path && strstr(line, ":memory:")) {
+			snprintf(cg_current, sizeof cg_current, "/sys/fs/cgroup/memory%s/memory.usage_in_bytes", path + 1);
+			snprintf(cg_max, sizeof cg_max, "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", path + 1);
+			if (!access(cg_current, R_OK))
+				return;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	cg_current[0] = cg_max[0] = 0;
+}
+
+static uint64_t read_u64_file(const char *path, int *ok)
+{
+	char text[64];
+	*ok = path[0] && read_file(path, text, sizeof text) && text[0] >= '0' && text[0] <= '9';
+	uint64_t v = 0;
+	for (const char *s = text; *ok && *s >= '0' && *s <= '9'; s++)
+		v = v * 10 + (uint64_t)(*s - '0');
+	return v;
+}
+
+static uint8_t *put_cgroup(uint8_t *p, unsigned *n)
+{
+	int ok;
+	uint64_t cur = read_u64_file(cg_current, &ok);
+	if (!ok)
+		return p;
+	p = put_kv(p, MT_S_CG_CURRENT, cur);
+	(*n)++;
+	uint64_t max = read_u64_file(cg_max, &ok);  /* "max" (v2) or a huge number (v1): no limit */
+	if (ok && max < (1ull << 62)) {
+		p = put_kv(p, MT_S_CG_MAX, max);
+		(*n)++;
+	}
+	return p;
+}
+
+/*
+ * One timeline sample.  RSS and its anonymous / file / shmem split come from
+ * /proc/self/status (the kernel's per-process counters, the same ones
+ * smaps_rollup sums, without walking every mapping).
+ */
 static void write_sample(void)
 {
 	char text[4096];
-	uint8_t rec[256], *p = rec;
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-	uint64_t rss = 0;
-	if (read_file("/proc/self/statm", text, sizeof text)) {
-		const char *s = text;
-		while (*s && *s != ' ')
-			s++;
-		while (*s == ' ')
-			s++;
-		while (*s >= '0' && *s <= '9')
-			rss = rss * 10 + (uint64_t)(*s++ - '0');
-	}
+	uint8_t rec[512], kv[448], *p = rec, *q = kv;
+	unsigned n = 0;
 	read_file("/proc/self/status", text, sizeof text);
+	static const struct { uint32_t key; const char *name; uint64_t unit; } fields[] = {
+		{ MT_S_RSS_BYTES, "VmRSS", 1024 },          { MT_S_RSS_ANON_BYTES, "RssAnon", 1024 },
+		{ MT_S_RSS_FILE_BYTES, "RssFile", 1024 },   { MT_S_RSS_SHMEM_BYTES, "RssShmem", 1024 },
+		{ MT_S_VMHWM_BYTES, "VmHWM", 1024 },        { MT_S_VMPEAK_BYTES, "VmPeak", 1024 },
+		{ MT_S_THREADS, "Threads", 1 },
+	};
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++, n++)
+		q = put_kv(q, fields[i].key, status_kb(text, fields[i].name) * fields[i].unit);
+	q = put_kv(q, MT_S_RECORDER_BYTES, mt_mem_current());
+	n++;
+	q = put_mallinfo(q, &n);
+	q = put_cgroup(q, &n);
 	p = mt_put_varint(p, mt_ticks_after());
-	p = mt_put_varint(p, 6);
-	p = put_kv(p, MT_S_RSS_BYTES, rss * page);
-	p = put_kv(p, MT_S_VMHWM_BYTES, status_kb(text, "VmHWM") * 1024);
-	p = put_kv(p, MT_S_VMPEAK_BYTES, status_kb(text, "VmPeak") * 1024);
-	p = put_kv(p, MT_S_THREADS, status_kb(text, "Threads"));
-	p = put_kv(p, MT_S_RECORDER_BYTES, mt_mem_current());
-	p = put_kv(p, MT_S_RSS_ANON_BYTES, status_kb(text, "RssAnon") * 1024);
+	p = mt_put_varint(p, n);
+	memcpy(p, kv, (size_t)(q - kv));
+	p += q - kv;
 	add_record(MT_REC_SAMPLE, rec, (size_t)(p - rec));
 }
 
@@ -423,6 +527,7 @@ int mt_writer_open(const char *path)
 	write_process();
 	write_clock();
 	block_close();  /* a process killed at once still leaves who it was */
+	cgroup_init();
 	last_clock_ns = last_sample_ns = mono_ns();
 	return 0;
 }

@@ -156,23 +156,23 @@ enum mt_ev_tag {
 
 /* ---- sample and stats keys (MT_REC_SAMPLE, MT_REC_STATS) --------------- */
 enum mt_sample_key {
-	MT_S_RSS_BYTES = 1,       /* resident set size (/proc/self/statm field 2 x page size) */
-	MT_S_RSS_ANON_BYTES,      /* smaps_rollup Anonymous */
-	MT_S_RSS_FILE_BYTES,      /* smaps_rollup Rss - Anonymous - Shmem (approx. file-backed) */
-	MT_S_RSS_SHMEM_BYTES,     /* smaps_rollup Shared memory */
+	MT_S_RSS_BYTES = 1,       /* resident set size: /proc/self/status VmRSS */
+	MT_S_RSS_ANON_BYTES,      /* /proc/self/status RssAnon (anonymous pages) */
+	MT_S_RSS_FILE_BYTES,      /* /proc/self/status RssFile (file-backed pages) */
+	MT_S_RSS_SHMEM_BYTES,     /* /proc/self/status RssShmem (shared memory) */
 	MT_S_VMHWM_BYTES,         /* /proc/self/status VmHWM */
 	MT_S_VMPEAK_BYTES,        /* /proc/self/status VmPeak */
 	MT_S_THREADS,             /* /proc/self/status Threads */
-	MT_S_RECORDER_BYTES,      /* recorder's own mapped memory, included in RSS */
-	MT_S_MI_ARENA = 32,       /* mallinfo2() fields, bytes (glibc only) */
-	MT_S_MI_ORDBLKS,
+	MT_S_RECORDER_BYTES,      /* recorder's own mapped memory (an upper bound of its share of RSS) */
+	MT_S_MI_ARENA = 32,       /* mallinfo2() fields (glibc only, at most once a second): bytes, */
+	MT_S_MI_ORDBLKS,          /* ordblks and hblks are counts */
 	MT_S_MI_HBLKS,
 	MT_S_MI_HBLKHD,
 	MT_S_MI_UORDBLKS,
 	MT_S_MI_FORDBLKS,
 	MT_S_MI_KEEPCOST,
-	MT_S_CG_CURRENT = 48,     /* cgroup v2 memory.current, bytes */
-	MT_S_CG_MAX,              /* cgroup v2 memory.max, bytes (absent = unlimited) */
+	MT_S_CG_CURRENT = 48,     /* cgroup memory.current (v2) or memory.usage_in_bytes (v1), bytes */
+	MT_S_CG_MAX,              /* memory.max (v2) or memory.limit_in_bytes (v1); absent = unlimited */
 };
 
 enum mt_stats_key {
