@@ -84,8 +84,9 @@ enum mt_rec_kind {
 	MT_REC_THREAD_NAME   = 7,  /* varint thread_idx, str name */
 	MT_REC_EVENTS        = 8,  /* struct mt_events_header, then events (below) */
 	MT_REC_SAMPLE        = 9,  /* varint64 ticks, varint n, n x (varint key, varint64 value) */
-	MT_REC_MARKER        = 10, /* varint64 ticks, varint thread_idx, varint kind, varint64 arg,
-	                              str label */
+	MT_REC_MARKER        = 10, /* varint64 ticks, varint thread_idx, varint kind (0 mark,
+	                              1 request begin, 2 request end), varint64 arg (request id),
+	                              str label, varint64 arg2 (request payload bytes) */
 	MT_REC_STATS         = 11, /* varint n, n x (varint key, varint64 value): recorder overhead */
 	MT_REC_END           = 12, /* varint64 ticks, varint reason (enum mt_end_reason) */
 };
