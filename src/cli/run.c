@@ -32,6 +32,11 @@ static void run_usage(FILE *f)
 	        "      --report FILE   write the report to FILE instead of stderr ('-': stdout)\n"
 	        "  -n, --top N         call stacks per top list (default %d)\n"
 	        "      --no-report     only record; read it later with 'memtriage report'\n"
+	        "      --interval MS   sample RSS and allocator statistics every MS ms (default 100)\n"
+	        "      --trim-probe[=end|markers]\n"
+	        "                      call malloc_trim(0) when CMD exits (end, the default) and also\n"
+	        "                      at each marker (markers), recording RSS before and after: the\n"
+	        "                      memory glibc held free and could give back (glibc only)\n"
 	        "  -h, --help          show this help\n\n"
 	        "environment:\n"
 	        "  MEMTRIAGE_LIB       path of libmemtriage.so (default: next to the memtriage\n"
@@ -45,10 +50,12 @@ struct run_args {
 	const char *output, *report;
 	unsigned top_n;
 	int no_report;
+	unsigned interval_ms;    /* 0: the recorder's default */
+	const char *trim_probe;  /* NULL, "end" or "markers" */
 	char **cmd;
 };
 
-enum { OPT_REPORT = 256, OPT_NO_REPORT };
+enum { OPT_REPORT = 256, OPT_NO_REPORT, OPT_INTERVAL, OPT_TRIM_PROBE };
 
 /* Returns -1 to go on, or an exit status. */
 static int parse_args(int argc, char **argv, struct run_args *ra)
@@ -58,6 +65,8 @@ static int parse_args(int argc, char **argv, struct run_args *ra)
 		{ "report",    required_argument, NULL, OPT_REPORT },
 		{ "top",       required_argument, NULL, 'n' },
 		{ "no-report", no_argument,       NULL, OPT_NO_REPORT },
+		{ "interval",  required_argument, NULL, OPT_INTERVAL },
+		{ "trim-probe", optional_argument, NULL, OPT_TRIM_PROBE },
 		{ "help",      no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -70,6 +79,15 @@ static int parse_args(int argc, char **argv, struct run_args *ra)
 		case 'o':           ra->output = optarg; break;
 		case OPT_REPORT:    ra->report = optarg; break;
 		case OPT_NO_REPORT: ra->no_report = 1; break;
+		case OPT_INTERVAL:
+			if (mt_parse_uint("run", "--interval", optarg, 1, 3600 * 1000, &ra->interval_ms))
+				return MT_EXIT_USAGE;
+			break;
+		case OPT_TRIM_PROBE:
+			ra->trim_probe = optarg ? optarg : "end";
+			if (strcmp(ra->trim_probe, "end") && strcmp(ra->trim_probe, "markers"))
+				return mt_usage_error("run", "--trim-probe takes 'end' or 'markers'");
+			break;
 		case 'n':
 			if (mt_parse_uint("run", "--top", optarg, 1, MT_TOP_MAX, &ra->top_n))
 				return MT_EXIT_USAGE;
@@ -176,6 +194,13 @@ static void __attribute__((noreturn)) child(const struct run_args *ra, const cha
 		setenv("LD_PRELOAD", preload, 1);
 	}
 	setenv("MEMTRIAGE_OUTPUT", abs, 1);
+	if (ra->trim_probe)
+		setenv("MEMTRIAGE_TRIM_PROBE", ra->trim_probe, 1);
+	if (ra->interval_ms) {
+		char ms[16];
+		snprintf(ms, sizeof(ms), "%u", ra->interval_ms);
+		setenv("MEMTRIAGE_INTERVAL_MS", ms, 1);
+	}
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	execvp(ra->cmd[0], ra->cmd);
 	int e = errno;

@@ -354,26 +354,34 @@ static int is_recorded_process(void)
 
 #define MT_EXEC_MAX_ENV 1024  /* 8 KiB of stack: exec may run on a small thread stack */
 
-/* Builds envp with LD_PRELOAD and MEMTRIAGE_OUTPUT restored (in `out`, strings in `buf`). */
+/*
+ * Builds envp for an exec of this process: the variables the recorder took
+ * out of the environment at start (LD_PRELOAD's entry, MEMTRIAGE_OUTPUT,
+ * MEMTRIAGE_TRIM_PROBE) go back in, so the new program is recorded the same
+ * way.  `out` receives the array, `buf` the strings.
+ */
 static char *const *exec_env(char *const envp[], char **out, char *buf, size_t buf_len)
 {
 	const char *preload = mt_saved_preload();
 	if (!preload || !envp)
 		return envp;
+	const char *probe = mt_trim_probe == 2 ? "markers" : mt_trim_probe ? "end" : NULL;
 	size_t n = 0, w = 0;
-	for (; envp[n] && w < MT_EXEC_MAX_ENV - 3; n++)
-		if (strncmp(envp[n], "LD_PRELOAD=", 11) && strncmp(envp[n], "MEMTRIAGE_OUTPUT=", 17))
+	for (; envp[n] && w < MT_EXEC_MAX_ENV - 4; n++)
+		if (strncmp(envp[n], "LD_PRELOAD=", 11) && strncmp(envp[n], "MEMTRIAGE_OUTPUT=", 17) &&
+		    strncmp(envp[n], "MEMTRIAGE_TRIM_PROBE=", 21))
 			out[w++] = envp[n];
 	if (envp[n])
 		return envp;  /* too many variables: pass them on unchanged */
-	int len = snprintf(buf, buf_len, "LD_PRELOAD=%s", preload);
-	if (len < 0 || (size_t)len + 1 >= buf_len)
+	int len = snprintf(buf, buf_len, "LD_PRELOAD=%s%cMEMTRIAGE_OUTPUT=%s%cMEMTRIAGE_TRIM_PROBE=%s",
+	                   preload, 0, mt_trace_file(), 0, probe ? probe : "");
+	if (len < 0 || (size_t)len >= buf_len)
 		return envp;
-	int len2 = snprintf(buf + len + 1, buf_len - (size_t)len - 1, "MEMTRIAGE_OUTPUT=%s", mt_trace_file());
-	if (len2 < 0 || (size_t)(len + 1 + len2) >= buf_len)
-		return envp;
+	char *output = buf + strlen(buf) + 1;
 	out[w++] = buf;
-	out[w++] = buf + len + 1;
+	out[w++] = output;
+	if (probe)
+		out[w++] = output + strlen(output) + 1;
 	out[w] = NULL;
 	return out;
 }

@@ -23,6 +23,7 @@
 
 volatile int mt_state;
 pid_t mt_pid;
+int mt_trim_probe;
 static int membarrier_ok;
 static int writer_started;
 
@@ -59,6 +60,8 @@ void mt_init(void)
 	mt_modules_self_range((const void *)&mt_init, &lo, &hi);
 	mt_stack_init(lo, hi);
 	mt_thread_init();
+	const char *probe = getenv("MEMTRIAGE_TRIM_PROBE");
+	mt_trim_probe = !probe ? 0 : !strcmp(probe, "markers") ? 2 : 1;
 	const char *path = trace_path();
 	int r = mt_writer_open(path);
 	if (r < 0) {
@@ -120,6 +123,7 @@ __attribute__((constructor)) static void mt_ctor(void)
 	unset_self_preload();
 	mt_bootstrap();
 	unsetenv("MEMTRIAGE_OUTPUT");
+	unsetenv("MEMTRIAGE_TRIM_PROBE");
 	if (mt_state == MT_RECORDING && !writer_started) {
 		writer_started = 1;
 		mt_modules_scan();
@@ -150,6 +154,8 @@ void mt_finish(enum mt_end_reason why)
 	if (mt_state != MT_RECORDING)
 		return;
 	mt_depth++;
+	if (mt_trim_probe && why == MT_END_EXIT)
+		mt_writer_trim_probe();  /* before recording stops: other threads may still run */
 	mt_state = MT_STOPPED;
 	quiesce();
 	mt_thread_flush_all();

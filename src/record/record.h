@@ -49,6 +49,8 @@ enum mt_state {
 };
 extern volatile int mt_state;
 extern pid_t mt_pid;                    /* pid of the recorded process */
+/* MEMTRIAGE_TRIM_PROBE: 0 off, 1 at the end, 2 at the end and at each marker. */
+extern int mt_trim_probe;
 
 /* The next allocator's entry points, found with dlsym(RTLD_NEXT). */
 struct mt_real {
@@ -138,6 +140,8 @@ void mt_writer_stop(enum mt_end_reason why);     /* drains, writes STATS+END, cl
 void mt_writer_lock(void);                       /* around fork */
 void mt_writer_unlock(void);
 void mt_writer_child_reset(void);                /* in a fork child: forget the file */
+/* malloc_trim(0) with RSS before and after, as a sample record (glibc only). */
+void mt_writer_trim_probe(void);
 
 /* ---- modules (modules.c) ------------------------------------------------- */
 /* Emits MT_REC_MODULE / MT_REC_MODULE_UNLOAD for changes since the last call. */

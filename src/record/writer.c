@@ -308,15 +308,16 @@ static int glibc_next = -1;   /* -1 unknown, 0 no, 1 yes */
 static uint64_t last_mallinfo_ns;
 static char cg_current[256], cg_max[256];  /* cgroup files, "" when none */
 
+/* Decided once, on the writer thread; unknown (-1) reads as "no". */
 static int next_is_glibc(void)
 {
-	if (glibc_next < 0) {
+	if (glibc_next < 0 && pthread_equal(pthread_self(), writer_thread)) {
 		void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
 		glibc_next = libc && dlsym(libc, "malloc") == (void *)mt_real.malloc;
 		if (libc)
 			dlclose(libc);
 	}
-	return glibc_next;
+	return glibc_next > 0;
 }
 
 static uint8_t *put_mallinfo(uint8_t *p, unsigned *n)
@@ -390,6 +391,30 @@ static uint8_t *put_cgroup(uint8_t *p, unsigned *n)
 		(*n)++;
 	}
 	return p;
+}
+
+/*
+ * The trim probe: RSS, malloc_trim(0), RSS again, as one sample holding
+ * MT_S_TRIM_RSS_BEFORE / MT_S_TRIM_RSS_AFTER.  What the call gave back is
+ * memory glibc held free in its arenas and could return to the system.
+ * Runs on the calling thread; glibc only (a no-op under another allocator).
+ */
+void mt_writer_trim_probe(void)
+{
+	if (!next_is_glibc())
+		return;
+	char text[4096];
+	read_file("/proc/self/status", text, sizeof text);
+	uint64_t before = status_kb(text, "VmRSS") * 1024;
+	malloc_trim(0);
+	read_file("/proc/self/status", text, sizeof text);
+	uint64_t after = status_kb(text, "VmRSS") * 1024;
+	uint8_t rec[64], *p = rec;
+	p = mt_put_varint(p, mt_ticks_after());
+	p = mt_put_varint(p, 2);
+	p = put_kv(p, MT_S_TRIM_RSS_BEFORE, before);
+	p = put_kv(p, MT_S_TRIM_RSS_AFTER, after);
+	mt_writer_record(MT_REC_SAMPLE, rec, (size_t)(p - rec));
 }
 
 /*
@@ -467,6 +492,7 @@ static void periodic(void)
 static void *writer_main(void *arg)
 {
 	mt_depth++;  /* nothing this thread allocates is the program's */
+	next_is_glibc();  /* decided here: dlopen is unsafe inside malloc and during exit */
 	drain();
 	block_close();  /* the module list, at once */
 	pthread_mutex_lock(&wlock);

@@ -174,6 +174,8 @@ enum mt_sample_key {
 	MT_S_MI_KEEPCOST,
 	MT_S_CG_CURRENT = 48,     /* cgroup memory.current (v2) or memory.usage_in_bytes (v1), bytes */
 	MT_S_CG_MAX,              /* memory.max (v2) or memory.limit_in_bytes (v1); absent = unlimited */
+	MT_S_TRIM_RSS_BEFORE = 64,/* trim probe: VmRSS just before malloc_trim(0), bytes */
+	MT_S_TRIM_RSS_AFTER,      /* trim probe: VmRSS just after it, bytes */
 };
 
 enum mt_stats_key {
