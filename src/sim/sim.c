@@ -2,7 +2,9 @@
  * `memtriage sim NAME [OPTIONS]`: run a built-in workload whose memory
  * behaviour is known, for the demo, the tests and calibrating verdicts.
  * One entry per workload in the table below; each lives in its own file
- * (frontend.c, ...) and parses its own options.
+ * (frontend.c, leak.c, plateau.c, nonheap.c) and parses its own options
+ * (leak, plateau and nonheap through mt_sim_getopt and run their cycles
+ * through mt_sim_run_cycles, both in common.c).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -15,6 +17,15 @@ static const struct mt_sim_workload workloads[] = {
 	{ "frontend", "LLM-serving HTTP frontend: many threads, large payloads, "
 	              "cross-thread frees; RSS grows from allocator retention, no leak",
 	  mt_sim_frontend },
+	{ "leak", "unbounded cache: every request leaks --leak-bytes into a map that "
+	          "is never evicted; the live heap grows linearly",
+	  mt_sim_leak },
+	{ "plateau", "bounded LRU cache: the live heap rises during warm-up, then "
+	             "stays level; nothing leaks",
+	  mt_sim_plateau },
+	{ "nonheap", "RSS grows outside malloc (anonymous mmaps, parked thread "
+	             "stacks) while the heap stays flat",
+	  mt_sim_nonheap },
 };
 #define N_WORKLOADS (sizeof workloads / sizeof workloads[0])
 
