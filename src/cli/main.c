@@ -12,6 +12,7 @@ static const struct mt_cmd commands[] = {
 	{ "run",    mt_cmd_run,    "record every allocation of a command, then report on it" },
 	{ "report", mt_cmd_report, "analyze a trace and print a report" },
 	{ "sim",    mt_cmd_sim,    "run a built-in workload with known memory behaviour" },
+	{ "watch",  mt_cmd_watch,  "sample a process's memory from /proc: growing, or a plateau?" },
 	{ "help",   cmd_help,      "show the help of a command" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
