@@ -207,26 +207,44 @@ int mt_replay_finish(struct mt_replay *r, const struct mt_trace *tr,
 void mt_replay_free(struct mt_replay *r);              /* NULL is a no-op */
 
 /*
- * Internal, between replay.c and analyze.c: completes `a` (totals already
- * copied from the replay) from the trace `tr` and the figures st[0..n) of
- * each recorder trie node that allocated, st[i].node being the recorder's
- * id (each at most once); last_t is the ticks of the last event.  st is an
- * mt_big array (trace/bigmem.h) of st_bytes that `a` takes over in every
- * case: the canonical stacks are merged into it in place.  Builds
- * canonical stacks and top lists.
+ * Internal, between replay.c, analyze.c and stacks.c.
+ *
+ * The replay's figures for one recorder trie node id that allocated.  The
+ * peak per stack is kept lazily: the replay numbers the rises of the peak
+ * (epochs), and a slot whose last live change came before the latest rise
+ * (epoch != the replay's final epoch) held live_bytes at the peak, the
+ * others at_peak.  Same size as struct mt_stack, which slots become in
+ * place.
+ */
+struct mt_replay_slot {
+	uint32_t node;            /* recorder trie node id */
+	uint32_t epoch;           /* the replay's epoch at the last live change */
+	uint64_t calls, bytes, temporary;
+	uint64_t at_peak;
+	uint64_t live_bytes, live_blocks;
+};
+
+/*
+ * Completes `a` (totals already copied from the replay) from the trace
+ * `tr` and the slots sl[0..n), one per recorder node id that allocated;
+ * epoch is the replay's final epoch and last_t the ticks of the last
+ * event.  sl is an mt_big array (trace/bigmem.h) of sl_bytes that `a`
+ * takes over in every case: it becomes a->stacks, canonical stacks merged
+ * in place.  Builds canonical stacks and top lists.
  */
 int mt_analysis_fill(struct mt_analysis *a, const struct mt_trace *tr,
-                     struct mt_stack *st, size_t n, size_t st_bytes, uint64_t last_t,
-                     const struct mt_analysis_opts *opts, char err[MT_ERR_LEN]);
+                     struct mt_replay_slot *sl, size_t n, size_t sl_bytes, uint32_t epoch,
+                     uint64_t last_t, const struct mt_analysis_opts *opts, char err[MT_ERR_LEN]);
 int mt_stacks_build(struct mt_analysis *a, const struct mt_trace *tr,
-                    struct mt_stack *st, size_t n, size_t st_bytes, unsigned top_n,
-                    char err[MT_ERR_LEN]);
+                    struct mt_replay_slot *sl, size_t n, size_t sl_bytes, uint32_t epoch,
+                    unsigned top_n, char err[MT_ERR_LEN]);
 
 /*
  * Fills a->top[] and a->n_top[] from a->stacks (replacing lists already
  * there): per kind, the top_n stacks with the largest non-zero value, ties
- * by node id.  One pass over the stacks with a bounded heap per kind, so
- * O(n_stacks + top_n log top_n), not a sort of every stack.  0 or -ENOMEM.
+ * by node id.  One pass over the stacks with a bounded heap per kind: a
+ * stack costs a comparison with the worst of a full list, log(top_n) steps
+ * when it enters one; no sort of every stack.  0 or -ENOMEM.
  */
 int mt_top_build(struct mt_analysis *a, unsigned top_n);
 

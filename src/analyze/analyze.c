@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "analyze/analysis.h"
 
 static const char *const func_names[MT_N_ALLOC_FUNCS] = {
@@ -40,10 +39,7 @@ int mt_analyze(struct mt_trace *tr, const struct mt_analysis_opts *opts,
 		return -ENOMEM;
 	}
 	err[0] = 0;
-	struct timespec t0, t1; clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc = mt_trace_replay_batch(tr, mt_replay_events, r, err);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (getenv("MT_DBG")) fprintf(stderr, "  replay         %.3f\n", (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	if (rc) {
 		const char *why = mt_replay_error(r);  /* NULL: the reader failed and said why */
 		if (why)
@@ -114,13 +110,13 @@ static void scan_records(struct mt_analysis *a, const struct mt_trace *tr, uint6
 }
 
 int mt_analysis_fill(struct mt_analysis *a, const struct mt_trace *tr,
-                     struct mt_stack *st, size_t n, size_t st_bytes, uint64_t last_t,
-                     const struct mt_analysis_opts *opts, char err[MT_ERR_LEN])
+                     struct mt_replay_slot *sl, size_t n, size_t sl_bytes, uint32_t epoch,
+                     uint64_t last_t, const struct mt_analysis_opts *opts, char err[MT_ERR_LEN])
 {
 	unsigned top_n = opts && opts->top_n ? opts->top_n : MT_TOP_DEFAULT;
 	if (top_n > MT_TOP_MAX)
 		top_n = MT_TOP_MAX;
 	scan_samples(a, tr);
 	scan_records(a, tr, last_t);
-	return mt_stacks_build(a, tr, st, n, st_bytes, top_n, err);
+	return mt_stacks_build(a, tr, sl, n, sl_bytes, epoch, top_n, err);
 }

@@ -5,24 +5,33 @@
  * touches few cache lines and keeps its rare branches out of line.
  *
  * Live heap: open addressing with linear probing over 24-byte slots, a
- * power-of-two capacity kept at most 5/8 full, multiplicative hashing
- * (Fibonacci constant, high bits), deletion by backward shift so no
- * tombstones slow later probes.  ptr 0 marks an empty slot: a successful
- * allocation never returns NULL.
+ * power-of-two capacity kept at most 5/8 full, deletion by backward shift
+ * so no tombstones slow later probes.  ptr 0 marks an empty slot: a
+ * successful allocation never returns NULL.
  *
- * Big live heaps do not fit in cache, and the hash scatters neighbouring
- * pointers on purpose, so every event would wait for a cache miss.  Events
- * therefore come in batches (mt_replay_events): while processing event i
- * we prefetch the home slot of event i + AHEAD, and for a free at
- * i + AHEAD/2, whose slot has arrived by then, the figures of the stack
- * that allocated the block.
+ * Hashing keeps neighbours together: the page of a pointer picks a random
+ * run of LOCAL_GRAINS slots (multiplicative hashing, Fibonacci constant,
+ * high bits) and its offset in the page, in LOCAL_GRAIN-byte steps, the
+ * slot in the run.  Blocks that an allocator hands out one after the other
+ * lie side by side, so their slots share cache lines instead of costing a
+ * memory access each (a sixth of the replay time on the bigtree anchor, 2 M
+ * blocks live).  Heaps that pack blocks closer than a grain make long runs,
+ * so the map counts its probes and, past LOCAL_PROBES per operation,
+ * rehashes the whole pointer once and for all (scatter mode).  Either way
+ * the figures are the same.
+ *
+ * Big live heaps still do not fit in cache, so events come in batches
+ * (mt_replay_events): while processing event i we prefetch the home slot
+ * of event i + AHEAD, and for a free at i + AHEAD/2, whose slot has
+ * arrived by then, the figures of the stack that allocated the block.
+ * (trace/prefetch.h says why not __builtin_prefetch.)
  *
  * Per-stack figures live in a dense array of slots, one per recorder node
  * id that allocated, in order of first use, reached through idx[node id]
  * (4 bytes per id: most trie nodes are inner frames that never allocate).
  * A live block names its slot, so a free goes there directly.  A slot has
- * the size and layout of struct mt_stack, and mt_replay_finish() turns the
- * array into the analysis's stacks in place.
+ * the size of struct mt_stack: stacks.c turns the array into the
+ * analysis's stacks in place, merging the ids of one call path.
  *
  * Peak per stack in O(1): the global peak moves forward only, so a stack's
  * live bytes at the (latest) peak is its live value at its first change
@@ -38,17 +47,29 @@
 #include <sys/mman.h>
 #include "analyze/analysis.h"
 #include "trace/bigmem.h"
+#include "trace/prefetch.h"
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define NOINLINE    __attribute__((noinline, cold))
+#define HOT_INLINE  inline __attribute__((always_inline))  /* the per-event path, one loop */
 
 #define LIVE_INIT_BITS  16            /* 64 Ki slots, 1.5 MiB */
+#define LIVE_QUAD_BITS  20            /* from 1 Mi slots (24 MiB) on, the map grows fourfold */
+#define LIVE_MAX_BITS   32            /* MT_LIVE_MAX blocks fill 2^32 slots to 1/2 */
 #define HASH_MUL        0x9e3779b97f4a7c15ull
+#define LOCAL_PAGE      12            /* log2 of the span whose blocks share a run of slots */
+#define LOCAL_GRAIN     5             /* log2 bytes per slot of the run: glibc's smallest chunk */
+#define LOCAL_GRAINS    (1u << (LOCAL_PAGE - LOCAL_GRAIN))
+#define LOCAL_WINDOW    (1u << 16)    /* operations between looks at the probe count */
+#define LOCAL_PROBES    4             /* mean extra probes per operation that end local hashing */
 #define PROGRESS_EVERY  (1u << 20)    /* events between progress calls */
 #define AHEAD           16            /* events between a prefetch and its use */
 #define HUGE_TABLE      (4u << 20)    /* bytes from which the live map uses mmap */
 #define SLOTS_INIT      256           /* stack slots first allocated */
+#ifndef EPOCH_MAX
+#define EPOCH_MAX       UINT32_MAX    /* test_analysis sets it tiny, to exercise rebase_epochs() */
+#endif
 
 struct live {
 	uint64_t ptr;                 /* 0 = empty slot */
@@ -63,17 +84,13 @@ struct livemap {
 	uint64_t count;
 	uint64_t grow_at;             /* count that triggers doubling */
 	unsigned shift;               /* 64 - log2(capacity) */
+	unsigned scatter;             /* 0: local hashing; 1: the whole pointer hashed */
+	uint64_t ops, probes;         /* finds and inserts; extra probes they took */
+	uint64_t review_at;           /* ops at which the probe count is looked at */
 };
 
-/* Figures of one recorder node id that allocated; becomes a struct mt_stack. */
-struct slot {
-	uint32_t node;                /* recorder trie node id */
-	uint32_t epoch;               /* r->epoch at the last live change */
-	uint64_t calls, bytes, temporary;
-	uint64_t at_peak;             /* live bytes at the peak; valid while epoch == r->epoch */
-	uint64_t live_bytes, live_blocks;
-};
-_Static_assert(sizeof(struct slot) == sizeof(struct mt_stack), "slots become stacks in place");
+_Static_assert(LIVE_INIT_BITS >= LOCAL_PAGE - LOCAL_GRAIN, "a run fits the smallest map");
+_Static_assert((1ull << LIVE_MAX_BITS) == 2 * MT_LIVE_MAX, "the biggest map holds MT_LIVE_MAX");
 
 struct thread_state {
 	uint64_t last_ptr;            /* the thread's latest allocation */
@@ -83,7 +100,7 @@ struct thread_state {
 struct mt_replay {
 	struct livemap live;
 	uint32_t *idx; uint32_t n_idx;             /* node id -> slot + 1 (0: none yet) */
-	struct slot *slot; size_t n_slot, cap_slot;
+	struct mt_replay_slot *slot; size_t n_slot, cap_slot;
 	struct thread_state *thr; uint32_t n_thr;
 
 	uint64_t seq;                 /* events so far */
@@ -107,7 +124,10 @@ struct mt_replay {
 
 static inline uint64_t lm_home(const struct livemap *m, uint64_t ptr)
 {
-	return (ptr * HASH_MUL) >> m->shift;
+	if (unlikely(m->scatter))
+		return (ptr * HASH_MUL) >> m->shift;
+	uint64_t run = ((ptr >> LOCAL_PAGE) * HASH_MUL) >> m->shift;
+	return run ^ ((ptr >> LOCAL_GRAIN) & (LOCAL_GRAINS - 1));  /* stays in run's aligned block */
 }
 
 /*
@@ -135,33 +155,27 @@ static void lm_free(struct live *slot, size_t n)
 		munmap(slot, n * sizeof(struct live));
 }
 
-static int lm_init(struct livemap *m, unsigned bits)
+/* An empty map of 2^bits slots (bits >= LOCAL_PAGE - LOCAL_GRAIN), hashing as `scatter` says. */
+static int lm_init(struct livemap *m, unsigned bits, unsigned scatter)
 {
+	memset(m, 0, sizeof(*m));
 	m->slot = lm_alloc((size_t)1 << bits);
 	if (!m->slot)
 		return -ENOMEM;
 	m->mask = ((uint64_t)1 << bits) - 1;
 	m->shift = 64 - bits;
-	m->count = 0;
 	m->grow_at = (m->mask + 1) / 2 + (m->mask + 1) / 8;
+	m->scatter = scatter;
+	m->review_at = LOCAL_WINDOW;
 	return 0;
 }
 
-/* Doubles the table; on failure the old table is kept. */
-static NOINLINE int lm_grow(struct livemap *m, char *err)
+/* Moves every entry into a new table of 2^bits slots; on failure the old table is kept. */
+static int lm_rehash(struct livemap *m, unsigned bits, unsigned scatter)
 {
 	struct livemap n;
-	unsigned bits = 64 - m->shift + 1;
-	if (((uint64_t)1 << bits) > 2 * MT_LIVE_MAX) {
-		snprintf(err, MT_ERR_LEN, "more than %llu blocks live at once (limit MT_LIVE_MAX)",
-		         (unsigned long long)MT_LIVE_MAX);
-		return -E2BIG;
-	}
-	if (lm_init(&n, bits)) {
-		snprintf(err, MT_ERR_LEN, "out of memory for %llu live blocks",
-		         (unsigned long long)m->count);
+	if (lm_init(&n, bits, scatter))
 		return -ENOMEM;
-	}
 	for (uint64_t i = 0; i <= m->mask; i++) {
 		if (!m->slot[i].ptr)
 			continue;
@@ -171,15 +185,53 @@ static NOINLINE int lm_grow(struct livemap *m, char *err)
 		n.slot[j] = m->slot[i];
 	}
 	n.count = m->count;
+	n.ops = n.review_at = m->ops;
 	lm_free(m->slot, m->mask + 1);
 	*m = n;
 	return 0;
+}
+
+/*
+ * Grows the table: doubles it, or quadruples it from LIVE_QUAD_BITS on,
+ * where every step costs a rehash of millions of entries into fresh
+ * memory.  On failure the old table is kept.
+ */
+static NOINLINE int lm_grow(struct livemap *m, char *err)
+{
+	unsigned cur = 64 - m->shift, bits = cur + (cur >= LIVE_QUAD_BITS ? 2 : 1);
+	if (bits > LIVE_MAX_BITS)
+		bits = LIVE_MAX_BITS;
+	if (bits <= cur) {
+		snprintf(err, MT_ERR_LEN, "more than %llu blocks live at once (limit MT_LIVE_MAX)",
+		         (unsigned long long)MT_LIVE_MAX);
+		return -E2BIG;
+	}
+	if (lm_rehash(m, bits, m->scatter)) {
+		snprintf(err, MT_ERR_LEN, "out of memory for %llu live blocks",
+		         (unsigned long long)m->count);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Every LOCAL_WINDOW operations: too many probes means the heap packs
+ * blocks closer than local hashing spreads them, so the map scatters.  Out
+ * of memory for that, it stays as it is: slower, never wrong.
+ */
+static NOINLINE void lm_review(struct livemap *m)
+{
+	if (!m->scatter && m->probes > (uint64_t)LOCAL_PROBES * LOCAL_WINDOW)
+		lm_rehash(m, 64 - m->shift, 1);
+	m->probes = 0;
+	m->review_at = m->ops + LOCAL_WINDOW;
 }
 
 /* The slot holding ptr (ptr != 0), or NULL. */
 static inline struct live *lm_find(struct livemap *m, uint64_t ptr)
 {
 	uint64_t i = lm_home(m, ptr);
+	m->ops++;
 	for (;;) {
 		struct live *e = &m->slot[i];
 		if (e->ptr == ptr)
@@ -187,6 +239,7 @@ static inline struct live *lm_find(struct livemap *m, uint64_t ptr)
 		if (!e->ptr)
 			return NULL;
 		i = (i + 1) & m->mask;
+		m->probes++;
 	}
 }
 
@@ -194,11 +247,13 @@ static inline struct live *lm_find(struct livemap *m, uint64_t ptr)
 static inline struct live *lm_slot(struct livemap *m, uint64_t ptr)
 {
 	uint64_t i = lm_home(m, ptr);
+	m->ops++;
 	for (;;) {
 		struct live *e = &m->slot[i];
 		if (e->ptr == ptr || !e->ptr)
 			return e;
 		i = (i + 1) & m->mask;
+		m->probes++;
 	}
 }
 
@@ -246,7 +301,7 @@ static NOINLINE int grow_idx(struct mt_replay *r, uint32_t id)
 static NOINLINE int grow_slots(struct mt_replay *r)
 {
 	size_t n = r->cap_slot ? 2 * r->cap_slot : SLOTS_INIT;
-	struct slot *s = mt_big_grow(r->slot, r->cap_slot * sizeof(*s), n * sizeof(*s));
+	struct mt_replay_slot *s = mt_big_grow(r->slot, r->cap_slot * sizeof(*s), n * sizeof(*s));
 	if (!s) {
 		snprintf(r->err, MT_ERR_LEN, "out of memory for %zu call stacks", n);
 		return -ENOMEM;
@@ -294,33 +349,33 @@ static NOINLINE int grow_thr(struct mt_replay *r, uint32_t idx)
 /* ---- live accounting ---------------------------------------------------- */
 
 /*
- * The peak rises: every slot's saved value goes stale.  Before the epoch
- * wraps (every 2^32 peaks), slots are renumbered so that "changed since
- * the latest peak" (epoch == r->epoch) keeps its meaning: those get 1,
- * the others 0, and the replay goes on from epoch 1.
+ * The peak rises: from now on every slot's at-peak value is its live value
+ * until it changes, which a slot says by an epoch other than r->epoch.
+ * Before the epoch wraps (every 2^32 rises of the peak), every slot is set
+ * to say so explicitly, with epoch 0, and the replay goes on from epoch 1.
  */
 static NOINLINE void rebase_epochs(struct mt_replay *r)
 {
 	for (size_t i = 0; i < r->n_slot; i++)
-		r->slot[i].epoch = r->slot[i].epoch == r->epoch;
-	r->epoch = 1;
+		r->slot[i].epoch = 0;
+	r->epoch = 0;
 }
 
 static inline void new_epoch(struct mt_replay *r)
 {
-	if (unlikely(r->epoch == UINT32_MAX))
+	if (unlikely(r->epoch >= EPOCH_MAX))
 		rebase_epochs(r);
 	r->epoch++;
 }
 
-static inline void save_at_peak(const struct mt_replay *r, struct slot *s)
+static inline void save_at_peak(const struct mt_replay *r, struct mt_replay_slot *s)
 {
 	if (s->epoch != r->epoch)
 		s->at_peak = s->live_bytes;
 	s->epoch = r->epoch;
 }
 
-static inline void live_add(struct mt_replay *r, struct slot *s, uint64_t size, uint64_t t)
+static inline void live_add(struct mt_replay *r, struct mt_replay_slot *s, uint64_t size, uint64_t t)
 {
 	save_at_peak(r, s);
 	s->live_bytes += size;
@@ -335,7 +390,7 @@ static inline void live_add(struct mt_replay *r, struct slot *s, uint64_t size, 
 	}
 }
 
-static inline void live_sub(struct mt_replay *r, struct slot *s, uint64_t size)
+static inline void live_sub(struct mt_replay *r, struct mt_replay_slot *s, uint64_t size)
 {
 	save_at_peak(r, s);
 	s->live_bytes -= size;
@@ -359,7 +414,7 @@ static NOINLINE void drop_stale(struct mt_replay *r, struct live *e)
 	live_sub(r, &r->slot[e->stack], e->size);
 }
 
-static inline int on_alloc(struct mt_replay *r, const struct mt_event *ev)
+static HOT_INLINE int on_alloc(struct mt_replay *r, const struct mt_event *ev)
 {
 	unsigned f = ev->func;
 	uint32_t sid = ev->stack, tid = ev->thread_idx;
@@ -377,7 +432,7 @@ static inline int on_alloc(struct mt_replay *r, const struct mt_event *ev)
 	int64_t k = slot_of(r, sid);
 	if (unlikely(k < 0))
 		return -ENOMEM;
-	struct slot *s = &r->slot[k];
+	struct mt_replay_slot *s = &r->slot[k];
 	r->calls[f]++;
 	s->calls++;
 	r->thr[tid].seen = 1;
@@ -395,6 +450,8 @@ static inline int on_alloc(struct mt_replay *r, const struct mt_event *ev)
 
 	if (unlikely(r->live.count >= r->live.grow_at) && (rc = lm_grow(&r->live, r->err)))
 		return rc;
+	if (unlikely(r->live.ops >= r->live.review_at))
+		lm_review(&r->live);
 	struct live *e = lm_slot(&r->live, ptr);
 	if (unlikely(e->ptr))
 		drop_stale(r, e);
@@ -408,7 +465,7 @@ static inline int on_alloc(struct mt_replay *r, const struct mt_event *ev)
 	return 0;
 }
 
-static inline int on_free(struct mt_replay *r, const struct mt_event *ev)
+static HOT_INLINE int on_free(struct mt_replay *r, const struct mt_event *ev)
 {
 	int is_free = ev->func == MT_EV_FREE;
 	r->free_calls += is_free;
@@ -419,7 +476,7 @@ static inline int on_free(struct mt_replay *r, const struct mt_event *ev)
 		r->unknown_frees++;
 		return 0;
 	}
-	struct slot *s = &r->slot[e->stack];
+	struct mt_replay_slot *s = &r->slot[e->stack];
 	/* e->thread == tid implies tid < n_thr: that thread made the allocation */
 	if (is_free && e->thread == ev->thread_idx && r->thr[e->thread].last_ptr == ev->ptr) {
 		r->temporary++;
@@ -435,7 +492,7 @@ static NOINLINE void report_progress(struct mt_replay *r)
 	r->progress(r->seq, r->total_events, r->progress_arg);
 }
 
-static inline int process(struct mt_replay *r, const struct mt_event *ev)
+static HOT_INLINE int process(struct mt_replay *r, const struct mt_event *ev)
 {
 	uint64_t seq = ++r->seq;
 	if (unlikely((seq & (PROGRESS_EVERY - 1)) == 0) && r->progress)
@@ -458,8 +515,8 @@ int mt_replay_event(const struct mt_event *ev, void *arg)
 static inline void prefetch_live(const struct mt_replay *r, const struct mt_event *ev)
 {
 	const struct live *slot = &r->live.slot[lm_home(&r->live, ev->ptr)];
-	__builtin_prefetch(slot, 1);
-	__builtin_prefetch((const char *)slot + 64, 1);
+	mt_prefetch(slot);
+	mt_prefetch((const char *)slot + 64);
 }
 
 /* Second stage, for a free: the figures of the stack that allocated the block. */
@@ -469,7 +526,7 @@ static inline void prefetch_stack(const struct mt_replay *r, const struct mt_eve
 		return;
 	const struct live *e = &r->live.slot[lm_home(&r->live, ev->ptr)];
 	if (e->ptr == ev->ptr)  /* most blocks sit in their home slot */
-		__builtin_prefetch(&r->slot[e->stack], 1);
+		mt_prefetch(&r->slot[e->stack]);
 }
 
 int mt_replay_events(const struct mt_event *ev, size_t n, void *arg)
@@ -498,7 +555,7 @@ struct mt_replay *mt_replay_new(const struct mt_analysis_opts *opts, uint64_t to
 	struct mt_replay *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
-	if (lm_init(&r->live, LIVE_INIT_BITS) || grow_idx(r, 0) || grow_slots(r) || grow_thr(r, 0)) {
+	if (lm_init(&r->live, LIVE_INIT_BITS, 0) || grow_idx(r, 0) || grow_slots(r) || grow_thr(r, 0)) {
 		mt_replay_free(r);
 		return NULL;
 	}
@@ -555,32 +612,6 @@ static void copy_totals(struct mt_analysis *a, const struct mt_replay *r)
 		a->n_threads += r->thr[i].seen != 0;
 }
 
-/*
- * Turns the slots into stacks in place (the lazy at-peak values resolved,
- * .node still the recorder's id) and hands the array over: the replay no
- * longer owns it.
- */
-static struct mt_stack *slots_to_stacks(struct mt_replay *r)
-{
-	struct mt_stack *st = (struct mt_stack *)(void *)r->slot;
-	for (size_t i = 0; i < r->n_slot; i++) {
-		struct slot s;
-		memcpy(&s, &r->slot[i], sizeof(s));  /* the same bytes change type: copy, not alias */
-		struct mt_stack out = {
-			.node = s.node,
-			.st = {
-				.calls = s.calls, .bytes = s.bytes, .temporary = s.temporary,
-				.peak_bytes = s.epoch == r->epoch ? s.at_peak : s.live_bytes,
-				.leaked_bytes = s.live_bytes, .leaked_blocks = s.live_blocks,
-			},
-		};
-		memcpy(&st[i], &out, sizeof(out));
-	}
-	r->slot = NULL;
-	r->cap_slot = 0;
-	return st;
-}
-
 int mt_replay_finish(struct mt_replay *r, const struct mt_trace *tr,
                      const struct mt_analysis_opts *opts,
                      struct mt_analysis **out, char err[MT_ERR_LEN])
@@ -596,10 +627,12 @@ int mt_replay_finish(struct mt_replay *r, const struct mt_trace *tr,
 	a->trace = tr;
 	a->peak_t_ns = mt_trace_ns(tr, r->peak_t);
 	uint64_t last_t = r->last_t;
-	size_t n = r->n_slot, bytes = r->cap_slot * sizeof(struct slot);
-	struct mt_stack *st = slots_to_stacks(r);
+	uint32_t epoch = r->epoch;
+	struct mt_replay_slot *sl = r->slot;
+	size_t n = r->n_slot, bytes = r->cap_slot * sizeof(struct mt_replay_slot);
+	r->slot = NULL;     /* handed over */
 	mt_replay_free(r);  /* the live map and the index go before stacks are built */
-	int rc = mt_analysis_fill(a, tr, st, n, bytes, last_t, opts, err);
+	int rc = mt_analysis_fill(a, tr, sl, n, bytes, epoch, last_t, opts, err);
 	if (rc) {
 		mt_analysis_free(a);
 		return rc;

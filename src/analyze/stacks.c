@@ -11,24 +11,27 @@
  * (root, ip 0), and so does a node whose parent id is not below its own
  * (which the reader never lets through; no cycle can form).
  *
- * A trace where every stack is new has tens of millions of nodes, and the
- * intern table is then far bigger than the caches: looked up one node after
- * the other, every node would wait for memory.  So resolution is a
- * pipeline.  The table is keyed by a node's *path hash*, a hash of the ips
- * from the root, computed from its parent's path hash: unlike (canonical
- * parent, ip) it is known long before the node's turn, without resolving
- * the nodes in between.  Equal call paths have equal path hashes, so it is
- * a valid hash of the key, and the key itself is still compared.  Each node
- * prefetches its table slot 2 * AHEAD nodes before its turn, and the
- * canonical node that slot's tag points to AHEAD nodes before.
+ * Interning looks among the children of the canonical parent: each
+ * canonical node keeps its first KIDS children beside it (kids[]), the
+ * rare further ones go to a hash table (more[]).  A trace where every
+ * stack is new has tens of millions of nodes, far more than the caches
+ * hold, yet most nodes are children of a node resolved moments before,
+ * whose kids[] entry is still in cache; a global hash table would instead
+ * cost each node a memory access (it did: twice the time).  For the other
+ * nodes, whose parent lies far back (the second call site of a function,
+ * or a call path the recorder defined again after its cache let go of
+ * it), resolution is a pipeline: 3 * AHEAD nodes ahead the parent's
+ * canonical id is fetched, 2 * AHEAD ahead its kids[] entry, AHEAD ahead
+ * the children's ips (trace/prefetch.h says why not __builtin_prefetch).
  *
  * Canonical ids come in the order of the first recorder id defining each
  * path (plus the unknown node where first needed), so they are
  * reproducible; ties in top lists go to the smaller canonical id.
  *
- * Big arrays come from trace/bigmem.h (huge pages, no page-fault storms);
- * per node id the canonicalization needs 8 bytes (canonical id, path hash)
- * plus 12 for its table slot, all freed before the stacks are merged.
+ * Big arrays come from trace/bigmem.h (huge pages, no page-fault storms).
+ * Per canonical node: 16 bytes of cnodes (kept) and 4 * KIDS of kids[];
+ * per recorder id: 4 bytes of canon[].  All but cnodes are freed once the
+ * stacks are merged.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -36,13 +39,13 @@
 #include <string.h>
 #include "analyze/analysis.h"
 #include "trace/bigmem.h"
+#include "trace/prefetch.h"
 
-#include <time.h>
-static double DBG_now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec/1e9;}
-#define DBG_T(name) do { if (getenv("MT_DBG")) { double _n = DBG_now(); fprintf(stderr, "  %-14s %.3f\n", name, _n - DBG_last); DBG_last = _n; } } while (0)
-static double DBG_last; static uint64_t DBG_res, DBG_probe, DBG_dup;
-#define SYM_CHAIN MT_SYM_MAX_FRAMES  /* frames asked per address: its whole inline chain */
-#define AHEAD     16                 /* nodes between pipeline stages */
+#define SYM_CHAIN  MT_SYM_MAX_FRAMES  /* frames asked per address: its whole inline chain */
+#define AHEAD      16                 /* nodes between pipeline stages */
+#define KIDS       3                  /* children kept beside a canonical node: 12 bytes */
+#define MORE_BITS0 10                 /* first size of the table of further children */
+#define NOINLINE   __attribute__((noinline))
 
 struct mt_analysis_priv {
 	struct mt_symbolizer *sym;
@@ -53,28 +56,15 @@ struct mt_analysis_priv {
 struct canon {
 	const struct mt_node *nd; size_t n_nd;  /* the recorder's trie */
 	struct mt_cnode *cn; size_t n, cap;     /* canonical nodes, cn[0] the root; cap fixed */
-	uint64_t *slot; uint64_t mask;          /* intern table: path hash << 32 | canonical id, 0 empty */
-	unsigned shift;                         /* 32 - log2(table size): home = hash >> shift */
+	uint32_t (*kids)[KIDS];                 /* per canonical node: its first KIDS children */
 	uint32_t *canon;                        /* recorder id -> canonical id */
-	uint32_t *ph;                           /* recorder id -> path hash */
+	uint32_t *more; uint64_t mask;          /* the children beyond KIDS: canonical ids, 0 empty */
+	size_t n_more;
+	unsigned shift;                         /* 64 - log2(size of more) */
 	uint32_t unknown;                       /* canonical (root, 0), 0 until needed */
 };
 
 /* ---- canonicalization --------------------------------------------------- */
-
-/* Path hash of a frame at ip below a node of path hash `up`. */
-static inline uint32_t path_hash(uint32_t up, uint64_t ip)
-{
-	uint64_t h = (ip ^ (uint64_t)up << 29) * 0x9e3779b97f4a7c15ull;
-	h ^= h >> 31;
-	return (uint32_t)((h * 0xbf58476d1ce4e5b9ull) >> 32);
-}
-#define PH_UNKNOWN path_hash(0, 0)
-
-static inline const uint64_t *home(const struct canon *c, uint32_t h)
-{
-	return &c->slot[h >> c->shift];
-}
 
 static uint32_t unknown(struct canon *c)
 {
@@ -85,121 +75,176 @@ static uint32_t unknown(struct canon *c)
 	return c->unknown;
 }
 
-/* Stage 0: prefetches what the next stages read of node x's parent (often far back). */
+static inline uint64_t more_home(const struct canon *c, uint32_t cp, uint64_t ip)
+{
+	return ((ip ^ (uint64_t)cp << 32 ^ cp) * 0x9e3779b97f4a7c15ull) >> c->shift;
+}
+
+/* Doubles the overflow table.  0 or -ENOMEM. */
+static int more_grow(struct canon *c)
+{
+	size_t size = 2 * (c->mask + 1);
+	uint32_t *m = mt_big_alloc(size * sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	uint32_t *old = c->more;
+	size_t old_size = c->mask + 1;
+	c->more = m;
+	c->mask = size - 1;
+	c->shift--;
+	for (size_t i = 0; i < old_size; i++) {
+		if (!old[i])
+			continue;
+		const struct mt_cnode *k = &c->cn[old[i]];
+		uint64_t j = more_home(c, k->parent, k->ip);
+		while (m[j])
+			j = (j + 1) & c->mask;
+		m[j] = old[i];
+	}
+	mt_big_free(old, old_size * sizeof(*old));
+	return 0;
+}
+
+/* A new canonical node (cp, ip). */
+static inline uint32_t cnode_new(struct canon *c, uint32_t cp, uint64_t ip)
+{
+	uint32_t id = (uint32_t)c->n++;
+	c->cn[id] = (struct mt_cnode){ .ip = ip, .parent = cp };
+	return id;
+}
+
+/* The child (cp, ip) of a node whose KIDS first children are all taken.  0 on out of memory. */
+static NOINLINE uint32_t more_child(struct canon *c, uint32_t cp, uint64_t ip)
+{
+	uint64_t i = more_home(c, cp, ip);
+	for (; c->more[i]; i = (i + 1) & c->mask) {
+		const struct mt_cnode *k = &c->cn[c->more[i]];
+		if (k->ip == ip && k->parent == cp)
+			return c->more[i];
+	}
+	uint32_t id = cnode_new(c, cp, ip);
+	c->more[i] = id;
+	if (++c->n_more * 2 > c->mask + 1 && more_grow(c))
+		return 0;
+	return id;
+}
+
+/* The canonical child (cp, ip), made if new.  0 on out of memory (0 is never a child). */
+static inline uint32_t child(struct canon *c, uint32_t cp, uint64_t ip)
+{
+	uint32_t *k = c->kids[cp];
+	for (int i = 0; i < KIDS; i++) {
+		if (!k[i])
+			return k[i] = cnode_new(c, cp, ip);
+		if (c->cn[k[i]].ip == ip)
+			return k[i];
+	}
+	return more_child(c, cp, ip);
+}
+
+/*
+ * The pipeline.  Stage s works on node i - s * AHEAD at step i, so when
+ * node x is at stage s, the nodes up to x - (3 - s) * AHEAD - 1 are
+ * resolved: a parent that far back (often: a call site's siblings come
+ * long after it) has a canonical id, whose children the later stages can
+ * fetch.  Nearer parents were resolved moments ago and are in cache.
+ */
+static inline uint32_t far_parent(const struct canon *c, uint32_t x, unsigned stage)
+{
+	uint32_t p = c->nd[x].parent, lag = (3 - stage) * AHEAD + 1;
+	return x >= lag && p <= x - lag ? p : UINT32_MAX;
+}
+
+/* Stage 0: the parent's canonical id. */
 static inline void stage_parent(const struct canon *c, uint32_t x)
 {
 	uint32_t p = c->nd[x].parent;
-	if (p < x) {
-		__builtin_prefetch(&c->ph[p]);
-		__builtin_prefetch(&c->canon[p]);
-	}
+	if (p < x)
+		mt_prefetch(&c->canon[p]);
 }
 
-/* Stage 1: the path hash of node x; prefetches its table slot. */
-static inline void stage_hash(struct canon *c, uint32_t x)
+/* Stage 1: the parent's children. */
+static inline void stage_kids(const struct canon *c, uint32_t x)
 {
-	const struct mt_node *m = &c->nd[x];
-	if (!m->ip) {
-		c->ph[x] = PH_UNKNOWN;
-		return;
-	}
-	uint32_t up = m->parent < x ? c->ph[m->parent] : PH_UNKNOWN;
-	uint32_t h = path_hash(up, m->ip);
-	c->ph[x] = h;
-	__builtin_prefetch(home(c, h));
+	uint32_t p = far_parent(c, x, 1);
+	if (p != UINT32_MAX)
+		mt_prefetch(c->kids[c->canon[p]]);
 }
 
-/* Stage 2: prefetches the canonical node whose tag matches in node x's home slot. */
+/* Stage 2: the ips of the parent's children. */
 static inline void stage_peek(const struct canon *c, uint32_t x)
 {
-	uint32_t h = c->ph[x];
-	uint64_t v = *home(c, h);
-	if (v && (uint32_t)(v >> 32) == h)
-		__builtin_prefetch(&c->cn[(uint32_t)v]);
+	uint32_t p = far_parent(c, x, 2);
+	if (p == UINT32_MAX)
+		return;
+	const uint32_t *k = c->kids[c->canon[p]];
+	for (int i = 0; i < KIDS && k[i]; i++)
+		mt_prefetch(&c->cn[k[i]]);
 }
 
-/* Stage 3: interns node x as (canonical parent, ip). */
-static inline void stage_resolve(struct canon *c, uint32_t x)
+/* Stage 3: interns node x as (canonical parent, ip).  0 or -ENOMEM. */
+static inline int stage_resolve(struct canon *c, uint32_t x)
 {
 	const struct mt_node *m = &c->nd[x];
 	if (!m->ip) {
 		c->canon[x] = unknown(c);
-		return;
+		return 0;
 	}
 	uint32_t cp = m->parent < x ? c->canon[m->parent] : unknown(c);
-	uint32_t h = c->ph[x];
-	uint64_t i = (uint64_t)(home(c, h) - c->slot);
-	DBG_res++;
-	for (;; i = (i + 1) & c->mask) {
-		uint64_t v = c->slot[i];
-		DBG_probe++;
-		if (!v)
-			break;
-		const struct mt_cnode *k = &c->cn[(uint32_t)v];
-		if ((uint32_t)(v >> 32) == h && k->ip == m->ip && k->parent == cp) {
-			c->canon[x] = (uint32_t)v;
-			DBG_dup++;
-			return;
-		}
-	}
-	uint32_t id = (uint32_t)c->n++;
-	c->cn[id] = (struct mt_cnode){ .ip = m->ip, .parent = cp };
-	c->slot[i] = (uint64_t)h << 32 | id;
-	c->canon[x] = id;
+	return (c->canon[x] = child(c, cp, m->ip)) ? 0 : -ENOMEM;
 }
 
 static void canon_release(struct canon *c)
 {
-	mt_big_free(c->slot, (c->mask + 1) * sizeof(*c->slot));
-	mt_big_free(c->ph, c->n_nd * sizeof(*c->ph));
+	mt_big_free(c->more, (c->mask + 1) * sizeof(*c->more));
+	mt_big_free(c->kids, c->cap * sizeof(*c->kids));
 	mt_big_free(c->canon, c->n_nd * sizeof(*c->canon));
 	mt_big_free(c->cn, c->cap * sizeof(*c->cn));
-	c->slot = NULL;
-	c->ph = c->canon = NULL;
+	c->more = NULL;
+	c->kids = NULL;
+	c->canon = NULL;
 	c->cn = NULL;
 }
 
 static int canon_init(struct canon *c, const struct mt_trace *tr)
 {
-	size_t n = tr->n_nodes, bits = 10;
-	while (((size_t)1 << bits) < n + n / 2)  /* at most 2/3 full */
-		bits++;
+	size_t n = tr->n_nodes;
 	memset(c, 0, sizeof(*c));
 	c->nd = tr->nodes;
 	c->n_nd = n;
 	c->cap = n + 2;                           /* the root, the unknown node, one per other id */
 	c->n = 1;
-	c->mask = ((uint64_t)1 << bits) - 1;
-	c->shift = 32 - (unsigned)bits;
+	c->mask = (1u << MORE_BITS0) - 1;
+	c->shift = 64 - MORE_BITS0;
 	c->cn = mt_big_alloc(c->cap * sizeof(*c->cn));
-	c->slot = mt_big_alloc((c->mask + 1) * sizeof(*c->slot));
+	c->kids = mt_big_alloc(c->cap * sizeof(*c->kids));
 	c->canon = mt_big_alloc(n * sizeof(*c->canon));
-	c->ph = mt_big_alloc(n * sizeof(*c->ph));
-	if (!c->cn || !c->slot || !c->canon || !c->ph) {
+	c->more = mt_big_alloc((c->mask + 1) * sizeof(*c->more));
+	if (!c->cn || !c->kids || !c->canon || !c->more) {
 		canon_release(c);
 		return -ENOMEM;
 	}
 	return 0;
 }
 
-/* Resolves every recorder node; c->canon[id] is then its canonical id. */
-static void canon_run(struct canon *c)
+/* Resolves every recorder node; c->canon[id] is then its canonical id.  0 or -ENOMEM. */
+static int canon_run(struct canon *c)
 {
 	uint32_t n = (uint32_t)c->n_nd;
 	if (!n)
-		return;
+		return 0;
 	c->canon[0] = 0;
-	c->ph[0] = 0;
-	for (uint32_t x = 1; x < n + 3 * AHEAD; x++) {
-		if (x < n)
-			stage_parent(c, x);
-		if (x > AHEAD && x - AHEAD < n)
-			stage_hash(c, x - AHEAD);
-		if (x > 2 * AHEAD && x - 2 * AHEAD < n)
-			stage_peek(c, x - 2 * AHEAD);
-		if (x > 3 * AHEAD && x - 3 * AHEAD < n)
-			stage_resolve(c, x - 3 * AHEAD);
+	for (uint32_t i = 1; i < n + 3 * AHEAD; i++) {
+		if (i < n)
+			stage_parent(c, i);
+		if (i > AHEAD && i - AHEAD < n)
+			stage_kids(c, i - AHEAD);
+		if (i > 2 * AHEAD && i - 2 * AHEAD < n)
+			stage_peek(c, i - 2 * AHEAD);
+		if (i > 3 * AHEAD && i - 3 * AHEAD < n && stage_resolve(c, i - 3 * AHEAD))
+			return -ENOMEM;
 	}
+	return 0;
 }
 
 /* ---- per-stack sums ----------------------------------------------------- */
@@ -227,29 +272,44 @@ static uint32_t leaf_of(struct canon *c, uint32_t id)
 	return id < c->n_nd ? c->canon[id] : unknown(c);
 }
 
+/* The figures of a slot, its peak resolved (analysis.h, struct mt_replay_slot). */
+static struct mt_stack_stats slot_stats(const struct mt_replay_slot *s, uint32_t epoch)
+{
+	return (struct mt_stack_stats){
+		.calls = s->calls, .bytes = s->bytes, .temporary = s->temporary,
+		.peak_bytes = s->epoch == epoch ? s->at_peak : s->live_bytes,
+		.leaked_bytes = s->live_bytes, .leaked_blocks = s->live_blocks,
+	};
+}
+
 /*
- * Sums a->stacks (one per recorder node that allocated) per canonical leaf,
- * in place: a stack keeps the place of the first of its slots.
+ * Turns the replay's slots, one per recorder node that allocated, into
+ * a->stacks, one per canonical leaf, in place: a stack takes the place of
+ * the first of its slots, which is never after the slots summed into it.
+ * The memory changes type on the way, through a union (C11 6.5.2.3).
  */
-static int merge_stacks(struct mt_analysis *a, struct canon *c)
+static int merge_stacks(struct mt_analysis *a, struct canon *c, uint32_t epoch)
 {
 	size_t bytes = (c->n + 1) * sizeof(uint32_t);  /* + 1: unknown may be made below */
 	uint32_t *first = mt_big_alloc(bytes);         /* canonical id -> stack + 1 */
 	if (!first)
 		return -ENOMEM;
-	struct mt_stack *st = a->stacks;
+	union cell {
+		struct mt_replay_slot sl;
+		struct mt_stack st;
+	} *cell = (void *)a->stacks;
 	size_t k = 0;
 	for (size_t i = 0; i < a->n_stacks; i++) {
-		if (!active(&st[i].st))
+		const struct mt_replay_slot s = cell[i].sl;
+		struct mt_stack out = { .node = leaf_of(c, s.node), .st = slot_stats(&s, epoch) };
+		if (!active(&out.st))
 			continue;
-		uint32_t leaf = leaf_of(c, st[i].node);
-		if (first[leaf]) {
-			add_stats(&st[first[leaf] - 1].st, &st[i].st);
+		if (first[out.node]) {
+			add_stats(&cell[first[out.node] - 1].st.st, &out.st);
 			continue;
 		}
-		first[leaf] = (uint32_t)k + 1;
-		st[k] = st[i];
-		st[k++].node = leaf;
+		first[out.node] = (uint32_t)k + 1;
+		cell[k++].st = out;
 	}
 	a->n_stacks = k;
 	mt_big_free(first, bytes);
@@ -353,7 +413,7 @@ int mt_top_build(struct mt_analysis *a, unsigned top_n)
 	for (int k = 0; k < MT_TOP_KINDS; k++)
 		if (!a->top[k])
 			return -ENOMEM;
-	for (size_t i = 0; i < a->n_stacks; i++) {
+	for (size_t i = 0; top_n && i < a->n_stacks; i++) {
 		for (int k = 0; k < MT_TOP_KINDS; k++) {
 			uint64_t v = top_value(&st[i], (enum mt_top_kind)k);
 			if (v)
@@ -370,46 +430,42 @@ int mt_top_build(struct mt_analysis *a, unsigned top_n)
 
 /* ---- building ----------------------------------------------------------- */
 
+_Static_assert(sizeof(struct mt_replay_slot) == sizeof(struct mt_stack), "slots become stacks");
+
 int mt_stacks_build(struct mt_analysis *a, const struct mt_trace *tr,
-                    struct mt_stack *st, size_t n, size_t st_bytes, unsigned top_n,
-                    char err[MT_ERR_LEN])
+                    struct mt_replay_slot *sl, size_t n, size_t sl_bytes, uint32_t epoch,
+                    unsigned top_n, char err[MT_ERR_LEN])
 {
 	struct canon c;
 	int rc = -ENOMEM;
 
 	a->priv = calloc(1, sizeof(*a->priv));
 	if (!a->priv) {
-		mt_big_free(st, st_bytes);
+		mt_big_free(sl, sl_bytes);
 		goto out;
 	}
-	a->stacks = st;
+	a->stacks = (void *)sl;  /* mt_analysis_free() frees it; merge_stacks() makes it stacks */
 	a->n_stacks = n;
-	a->priv->stacks_bytes = st_bytes;
+	a->priv->stacks_bytes = sl_bytes;
 	a->n_trie_nodes = tr->n_nodes;
-	DBG_last = DBG_now();
 	if (canon_init(&c, tr))
 		goto out;
-	DBG_T("init");
-	canon_run(&c);
-	DBG_T("canon_run");
-	if (getenv("MT_DBG2")) { memset(c.slot, 0, (c.mask+1)*8); c.n = 1; c.unknown = 0; DBG_T("memset"); canon_run(&c); DBG_T("canon_run2"); }
-	if (getenv("MT_DBG")) fprintf(stderr, "nodes %zu canonical %zu resolved %lu probes %lu dups %lu mask %lu\n", c.n_nd, c.n, DBG_res, DBG_probe, DBG_dup, c.mask);
-	mt_big_free(c.slot, (c.mask + 1) * sizeof(*c.slot));  /* merging needs canon[] only */
-	mt_big_free(c.ph, c.n_nd * sizeof(*c.ph));
-	c.slot = NULL;
-	c.ph = NULL;
-	DBG_T("free");
-	rc = merge_stacks(a, &c);
-	DBG_T("merge");
+	if (canon_run(&c)) {
+		canon_release(&c);
+		goto out;
+	}
+	mt_big_free(c.more, (c.mask + 1) * sizeof(*c.more));  /* merging needs canon[] only */
+	mt_big_free(c.kids, c.cap * sizeof(*c.kids));
+	c.more = NULL;
+	c.kids = NULL;
+	rc = merge_stacks(a, &c, epoch);
 	a->cnodes = c.cn;
 	a->n_cnodes = c.n;
 	a->priv->cnodes_bytes = c.cap * sizeof(*c.cn);
 	c.cn = NULL;
 	canon_release(&c);
-	DBG_T("release");
 	if (!rc)
 		rc = mt_top_build(a, top_n);
-	DBG_T("top");
 out:
 	if (rc)
 		snprintf(err, MT_ERR_LEN, "out of memory while resolving call stacks");

@@ -2,23 +2,29 @@
  * Trace reader.  reader.h has the contract, docs/trace-format.md the format.
  *
  * Pass 1 (mt_trace_open) reads the blocks in file order, decodes the small
- * records into struct mt_trace and only indexes event chunks.
+ * records into struct mt_trace and only indexes event chunks.  It keeps
+ * the decompressed blocks that hold chunks, up to the keep limit, so that
+ * pass 2 does not decompress them again.
  *
  * Pass 2 (mt_trace_replay) merges the threads.  Each thread is one stream:
  * its chunks in file order (= its program order), one decoded at a time.  A
  * binary min-heap keyed by (time, frees before allocs, thread) holds every
  * stream's next key.  A stream whose next chunk is not loaded yet waits
- * under that chunk's t_first, so a chunk is decompressed and copied out
- * only when the merge reaches its time: memory is one chunk per thread
- * overlapping the current time, plus MT_TRACE_CACHE_BLOCKS decompressed
- * blocks.  The stream at the root keeps delivering while its next key is
- * below the runner-up, so one busy thread (or a single-threaded trace) runs
- * without touching the heap per event.  This is the "sort chunks by
- * t_first, activate at t_first" merge, organised per thread so a thread's
- * chunks are never reordered, even when a writer leaves t_first at 0.
+ * under that chunk's t_first, so a chunk is opened only when the merge
+ * reaches its time: in place in a kept block (freed once its chunks are
+ * used up), or decompressed again and copied out, which costs one chunk per
+ * thread overlapping the current time plus MT_TRACE_CACHE_BLOCKS
+ * decompressed blocks.  The stream at the root keeps delivering while its
+ * next key is below the runner-up, so one busy thread (or a single-threaded
+ * trace) runs without touching the heap per event; events are decoded
+ * straight into a batch handed to the caller MT_REPLAY_BATCH at a time.
+ * This is the "sort chunks by t_first, activate at t_first" merge,
+ * organised per thread so a thread's chunks are never reordered, even when
+ * a writer leaves t_first at 0.
  */
 #include "reader.h"
 #include "bigmem.h"
+#include "prefetch.h"
 #include "columns.h"
 #include "varint.h"
 
@@ -175,16 +181,18 @@ struct kept {                /* a decompressed event block pass 1 kept for repla
 };
 
 /*
- * Kept blocks are packed into segments of KEEP_SEGMENT bytes, each its own
- * mapping with huge pages (blocks are about 1 MiB: mapped one by one they
- * would fault in 4 KiB pages).  A segment is unmapped once replay has let
- * go of all its blocks; replay goes through the file roughly in order, so
- * memory comes back as it goes.
+ * Kept blocks are packed into segments, each its own mapping with huge
+ * pages (blocks are about 1 MiB: mapped one by one they would fault in
+ * 4 KiB pages).  Segments double from KEEP_SEG_MIN to KEEP_SEG_MAX, so a
+ * small trace does not pay for a big one.  A segment is unmapped once
+ * replay has let go of all its blocks; replay goes through the file
+ * roughly in order, so memory comes back as it goes.
  */
-#define KEEP_SEGMENT (32u << 20)  /* a multiple of 2 MiB, >= MT_BLOCK_RAW_MAX + PAD */
+#define KEEP_SEG_MIN (256u << 10)
+#define KEEP_SEG_MAX (32u << 20)  /* a multiple of 2 MiB */
 struct keep_seg {
 	uint8_t *base;           /* NULL once unmapped */
-	size_t used;
+	size_t size, used;
 	uint32_t blocks;         /* kept blocks still in it */
 };
 
@@ -807,14 +815,19 @@ static uint8_t *keep_buffer(struct rd *rd, uint32_t raw)
 	if (rd->kept_bytes + bytes > rd->keep_limit)
 		return NULL;
 	struct keep_seg *sg = rd->n_segs ? &rd->segs[rd->n_segs - 1] : NULL;
-	if (sg && sg->used + bytes <= KEEP_SEGMENT)
+	if (sg && sg->used + bytes <= sg->size)
 		return sg->base + sg->used;
+	size_t size = sg ? 2 * sg->size : KEEP_SEG_MIN;
+	if (size > KEEP_SEG_MAX)
+		size = KEEP_SEG_MAX;
+	if (size < bytes)
+		size = bytes;
 	if (GROW(rd->segs, rd->n_segs, rd->cap_segs, SIZE_MAX / sizeof *rd->segs))
 		return NULL;
-	uint8_t *base = mt_big_alloc(KEEP_SEGMENT);
+	uint8_t *base = mt_big_alloc(size);
 	if (!base)
 		return NULL;
-	rd->segs[rd->n_segs++] = (struct keep_seg){ .base = base };
+	rd->segs[rd->n_segs++] = (struct keep_seg){ .base = base, .size = size };
 	return base;
 }
 
@@ -1249,7 +1262,7 @@ static inline int nodes_extend(struct replay *R, uint64_t id)
 	if (UNLIKELY(id > tr->n_nodes))
 		memset(tr->nodes + tr->n_nodes, 0, (id - tr->n_nodes) * sizeof *tr->nodes);
 	if (id + 16 < R->rd->cap_nodes)
-		__builtin_prefetch(&tr->nodes[id + 16], 1);
+		mt_prefetch(&tr->nodes[id + 16]);
 	tr->n_nodes = id + 1;
 	return 0;
 }
@@ -1546,7 +1559,7 @@ static void kept_release(struct rd *rd, struct stream *s)
 	k->raw = NULL;
 	rd->kept_bytes -= k->bytes;
 	if (--sg->blocks == 0) {
-		mt_big_free(sg->base, KEEP_SEGMENT);
+		mt_big_free(sg->base, sg->size);
 		sg->base = NULL;
 	}
 }
@@ -1799,7 +1812,7 @@ static void rd_free(struct rd *rd)
 	for (int i = 0; i < MT_TRACE_CACHE_BLOCKS; i++)
 		free(rd->cache[i].raw);
 	for (size_t i = 0; i < rd->n_segs; i++)
-		mt_big_free(rd->segs[i].base, KEEP_SEGMENT);
+		mt_big_free(rd->segs[i].base, rd->segs[i].size);
 	free(rd->segs);
 	free(rd->kept);
 	free(rd->by_thread);

@@ -57,7 +57,7 @@
  * The limit actually applied is the smaller of mt_trace_keep_max and a
  * quarter of physical memory.
  */
-#define MT_TRACE_KEEP_MAX     (1ull << 30)
+#define MT_TRACE_KEEP_MAX     (512ull << 20)
 extern uint64_t mt_trace_keep_max;         /* MT_TRACE_KEEP_MAX; tests lower it */
 
 /* One loaded module (executable or shared object) for symbolization. */

@@ -253,8 +253,12 @@ static void test_canonical_stacks(void **state)
 	mt_analysis_free(a);
 }
 
-/* Random allocations and frees against a brute-force live set. */
-static void test_live_map_random(void **state)
+/*
+ * Random allocations and frees against a brute-force live set, blocks
+ * `stride` bytes apart: 16 packs two blocks per hashing grain (the map
+ * must give up local hashing), 48 keeps it local.
+ */
+static void live_map_random(uint64_t stride)
 {
 	enum { POOL = 50000, OPS = 2000000, STACKS = 7 };
 	static uint64_t live_size[POOL];
@@ -268,7 +272,7 @@ static void test_live_map_random(void **state)
 	for (int op = 0; op < OPS; op++) {
 		/* clustered addresses: many share hash neighbourhoods */
 		int k = rand() % POOL;
-		uint64_t ptr = 0x7f0000000000ull + (uint64_t)k * 16;
+		uint64_t ptr = 0x7f0000000000ull + (uint64_t)k * stride;
 		if (live_size[k]) {
 			FREE(r, ++t, ptr, (uint32_t)(rand() % 4));
 			live -= live_size[k];
@@ -294,6 +298,258 @@ static void test_live_map_random(void **state)
 	assert_int_equal(a->double_allocs, 0);
 	check_sums(a);
 	mt_analysis_free(a);
+}
+
+static void test_live_map_random(void **state)
+{
+	live_map_random(16);
+	live_map_random(48);
+}
+
+/* The same events one by one and in batches of every size give the same analysis. */
+static void test_batches(void **state)
+{
+	enum { EVENTS = 20000 };
+	struct mt_event *evs = calloc(EVENTS, sizeof(*evs));
+	uint64_t live[64] = {0};
+	for (int i = 1; i <= 5; i++)
+		g_nodes[i] = (struct mt_node){ 0x1000u * (unsigned)i, 0 };
+	const struct mt_trace *tr = fake_trace(6);
+	srand(777);
+	for (int i = 0; i < EVENTS; i++) {
+		int k = rand() % 64;
+		struct mt_event *e = &evs[i];
+		e->t = (uint64_t)i;
+		e->thread_idx = (uint32_t)(k & 3);
+		if (live[k]) {
+			*e = (struct mt_event){ .t = (uint64_t)i, .ptr = live[k], .thread_idx = e->thread_idx,
+			                        .type = MT_E_FREE, .func = MT_EV_FREE };
+			live[k] = 0;
+		} else {
+			live[k] = 0x10000ull * (uint64_t)(k + 1) + (uint64_t)(rand() % 8) * 64;
+			*e = (struct mt_event){ .t = (uint64_t)i, .ptr = live[k], .size = 1 + (uint64_t)(rand() % 500),
+			                        .stack = (uint32_t)(rand() % 6), .thread_idx = e->thread_idx,
+			                        .type = MT_E_ALLOC, .func = MT_EV_MALLOC };
+		}
+	}
+	struct mt_analysis *ref = NULL;
+	for (size_t batch = 0; batch <= 300; batch = batch ? batch * 3 + 1 : 1) {
+		struct mt_replay *r = mt_replay_new(NULL, EVENTS);
+		for (size_t i = 0; i < EVENTS; ) {
+			size_t n = batch ? (EVENTS - i < batch ? EVENTS - i : batch) : 1;
+			assert_int_equal(batch ? mt_replay_events(&evs[i], n, r) : mt_replay_event(&evs[i], r), 0);
+			i += n;
+		}
+		struct mt_analysis *a = finish(r, tr);
+		check_sums(a);
+		if (!ref) {
+			ref = a;
+			continue;
+		}
+		assert_int_equal(a->peak_bytes, ref->peak_bytes);
+		assert_int_equal(a->temporary, ref->temporary);
+		assert_int_equal(a->n_stacks, ref->n_stacks);
+		assert_memory_equal(a->stacks, ref->stacks, a->n_stacks * sizeof(*a->stacks));
+		mt_analysis_free(a);
+	}
+	mt_analysis_free(ref);
+	free(evs);
+}
+
+/* ---- canonical stacks against call paths -------------------------------- */
+
+/* FNV-1a over the ips of a call path, outermost first; the root's path is empty. */
+static uint64_t path_add(uint64_t h, uint64_t ip)
+{
+	for (int i = 0; i < 8; i++)
+		h = (h ^ (uint8_t)(ip >> (8 * i))) * 0x100000001b3ull;
+	return h;
+}
+#define PATH_ROOT 0xcbf29ce484222325ull
+
+/* The path hash of recorder node id as stacks.c must see it (analysis.h, stack identity). */
+static uint64_t recorder_path(const struct mt_trace *tr, uint32_t id)
+{
+	if (id == 0)
+		return PATH_ROOT;
+	if (id >= tr->n_nodes || !tr->nodes[id].ip)
+		return path_add(PATH_ROOT, 0);  /* the unknown node */
+	uint32_t p = tr->nodes[id].parent;
+	uint64_t up = p < id ? recorder_path(tr, p) : path_add(PATH_ROOT, 0);
+	return path_add(up, tr->nodes[id].ip);
+}
+
+static uint64_t canonical_path(const struct mt_analysis *a, uint32_t node)
+{
+	return node ? path_add(canonical_path(a, a->cnodes[node].parent), a->cnodes[node].ip) : PATH_ROOT;
+}
+
+struct path_sum { uint64_t path, calls, bytes; };
+
+static int path_cmp(const void *x, const void *y)
+{
+	const struct path_sum *p = x, *q = y;
+	return p->path < q->path ? -1 : p->path > q->path;
+}
+
+/* Sorts and sums entries with equal paths; returns how many remain. */
+static size_t path_merge(struct path_sum *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), path_cmp);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (k && v[k - 1].path == v[i].path) {
+			v[k - 1].calls += v[i].calls;
+			v[k - 1].bytes += v[i].bytes;
+		} else {
+			v[k++] = v[i];
+		}
+	}
+	return k;
+}
+
+/*
+ * A random trie in which call paths are defined again under new ids (as
+ * when the recorder's cache lets go of them), below defined-again parents
+ * too, with nodes left undefined (a cut trace), a parent with many
+ * children and allocations from every kind of id: the stacks must be
+ * exactly the call paths, each once, with the figures of all its ids.
+ * (The recorder ids are random, so undefined ones are also used as stacks.)
+ */
+static void test_canonical_random(void **state)
+{
+	enum { NODES = 40000, ALLOCS = 100000, LOGICAL = 12000 };
+	struct mt_node *nd = calloc(NODES, sizeof(*nd));
+	uint32_t *lparent = calloc(LOGICAL, sizeof(*lparent)), *rep = calloc(LOGICAL, sizeof(*rep));
+	uint64_t *lip = calloc(LOGICAL, sizeof(*lip));
+	struct path_sum *want = calloc(ALLOCS, sizeof(*want)), *got;
+	uint32_t n_logical = 1;  /* logical node 0: the root, represented by node 0 */
+	srand(31337);
+	/* each recorder node is a logical node (a call path) defined once more */
+	for (uint32_t id = 1; id < NODES; id++) {
+		if (rand() % 50 == 0)
+			continue;  /* undefined */
+		uint32_t l;
+		if (n_logical < LOGICAL && (n_logical < 10 || rand() % 3)) {
+			l = n_logical++;
+			/* the root and paths 1 and 2 get many children, with ips in common */
+			lparent[l] = (uint32_t)(rand() % (rand() % 4 ? l : l < 3 ? l : 3));
+			lip[l] = 0x400000 + (uint64_t)(rand() % 256) * 16;     /* siblings may share an ip */
+		} else {
+			l = 1 + (uint32_t)(rand() % (n_logical - 1));
+		}
+		uint32_t p = lparent[l] ? rep[lparent[l]] : 0;  /* the latest id of the parent path */
+		if (lparent[l] && !p)
+			continue;  /* its parent path has no id yet */
+		if (rand() % 100 == 0) {  /* below an undefined node: a path of its own */
+			nd[id] = (struct mt_node){ .ip = lip[l], .parent = id - 1 };
+			continue;
+		}
+		nd[id] = (struct mt_node){ .ip = lip[l], .parent = p };
+		rep[l] = id;
+	}
+	struct mt_trace tr = { .nodes = nd, .n_nodes = NODES, .ended = 1, .ns_per_tick = 1.0 };
+	struct mt_replay *r = mt_replay_new(NULL, ALLOCS);
+	for (int i = 0; i < ALLOCS; i++) {
+		uint32_t id = rand() % 100 == 0 ? NODES + (uint32_t)(rand() % 5) : (uint32_t)(rand() % NODES);
+		struct mt_event e = { .t = (uint64_t)i, .ptr = 0x10000ull + (uint64_t)i * 64,
+		                      .size = 1 + (uint64_t)(rand() % 100), .stack = id,
+		                      .type = MT_E_ALLOC, .func = MT_EV_MALLOC };
+		assert_int_equal(mt_replay_event(&e, r), 0);
+		want[i] = (struct path_sum){ recorder_path(&tr, id), 1, e.size };
+	}
+	struct mt_analysis *a = finish(r, &tr);
+	size_t n_want = path_merge(want, ALLOCS);
+	assert_int_equal(a->n_stacks, n_want);
+	got = calloc(a->n_stacks, sizeof(*got));
+	for (size_t i = 0; i < a->n_stacks; i++)
+		got[i] = (struct path_sum){ canonical_path(a, a->stacks[i].node),
+		                            a->stacks[i].st.calls, a->stacks[i].st.bytes };
+	assert_int_equal(path_merge(got, a->n_stacks), n_want);  /* no call path twice */
+	assert_memory_equal(got, want, n_want * sizeof(*got));
+	/* canonical nodes: no (parent, ip) twice */
+	struct path_sum *cn = calloc(a->n_cnodes, sizeof(*cn));
+	for (size_t i = 1; i < a->n_cnodes; i++) {
+		assert_true(a->cnodes[i].parent < i);
+		cn[i - 1].path = canonical_path(a, (uint32_t)i);
+	}
+	assert_int_equal(path_merge(cn, a->n_cnodes - 1), a->n_cnodes - 1);
+	check_sums(a);
+	mt_analysis_free(a);
+	free(cn);
+	free(got);
+	free(want);
+	free(nd);
+	free(lparent);
+	free(rep);
+	free(lip);
+}
+
+/* ---- top lists ---------------------------------------------------------- */
+
+static uint64_t kind_value(const struct mt_stack *s, int k)
+{
+	const uint64_t v[MT_TOP_KINDS] = {
+		[MT_TOP_PEAK] = s->st.peak_bytes, [MT_TOP_LEAKED] = s->st.leaked_bytes,
+		[MT_TOP_CALLS] = s->st.calls, [MT_TOP_TEMPORARY] = s->st.temporary,
+	};
+	return v[k];
+}
+
+static const struct mt_stack *g_sort_stacks;
+static int g_sort_kind;
+
+static int by_rank(const void *x, const void *y)
+{
+	const struct mt_stack *a = &g_sort_stacks[*(const uint32_t *)x];
+	const struct mt_stack *b = &g_sort_stacks[*(const uint32_t *)y];
+	uint64_t va = kind_value(a, g_sort_kind), vb = kind_value(b, g_sort_kind);
+	if (va != vb)
+		return va > vb ? -1 : 1;
+	return a->node < b->node ? -1 : a->node > b->node;
+}
+
+/* The bounded-heap top lists against a full sort, on random figures with many ties. */
+static void test_top_lists(void **state)
+{
+	enum { N = 30000 };
+	static const size_t sizes[] = { 0, 1, 7, 1000, N };
+	static const unsigned tops[] = { 0, 1, 2, 5, 100, MT_TOP_MAX };
+	struct mt_analysis a = { 0 };
+	struct mt_stack *st = calloc(N, sizeof(*st));
+	uint32_t *ref = calloc(N, sizeof(*ref));
+	srand(2024);
+	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+		for (size_t i = 0; i < sizes[z]; i++) {
+			st[i].node = (uint32_t)((i * 7919) % 100003) + 1;  /* distinct, not in order */
+			st[i].st.peak_bytes = (uint64_t)(rand() % 40) * (rand() % 3);
+			st[i].st.leaked_bytes = rand() % 5 ? 0 : (uint64_t)rand();
+			st[i].st.calls = 1 + (uint64_t)(rand() % 1000);
+			st[i].st.temporary = (uint64_t)(rand() % 2);
+		}
+		a.stacks = st;
+		a.n_stacks = sizes[z];
+		for (size_t t = 0; t < sizeof(tops) / sizeof(tops[0]); t++) {
+			assert_int_equal(mt_top_build(&a, tops[t]), 0);
+			for (int k = 0; k < MT_TOP_KINDS; k++) {
+				size_t m = 0;
+				for (size_t i = 0; i < sizes[z]; i++)
+					if (kind_value(&st[i], k))
+						ref[m++] = (uint32_t)i;
+				g_sort_stacks = st;
+				g_sort_kind = k;
+				qsort(ref, m, sizeof(*ref), by_rank);
+				if (m > tops[t])
+					m = tops[t];
+				assert_int_equal(a.n_top[k], m);
+				assert_memory_equal(a.top[k], ref, m * sizeof(*ref));
+			}
+		}
+	}
+	for (int k = 0; k < MT_TOP_KINDS; k++)
+		free(a.top[k]);
+	free(st);
+	free(ref);
 }
 
 /* ---- whole traces ------------------------------------------------------- */
@@ -523,6 +779,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_canonical_stacks),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_live_map_random),
+		cmocka_unit_test(test_batches),
+		cmocka_unit_test(test_canonical_random),
+		cmocka_unit_test(test_top_lists),
 		cmocka_unit_test(test_trace_report),
 		cmocka_unit_test(test_trace_cut),
 		cmocka_unit_test(test_format),

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "trace/bigmem.h"
 #include "trace/reader.h"
 #include "trace_builder.h"
 
@@ -824,11 +825,22 @@ static int ref_cmp(const void *a, const void *b)
 	return x->thread_idx < y->thread_idx ? -1 : x->thread_idx > y->thread_idx;
 }
 
+/* Appends a batch to an evlog (mt_events_fn); batches are never empty. */
+static int collect_batch(const struct mt_event *ev, size_t n, void *arg)
+{
+	assert_true(n >= 1 && n <= MT_REPLAY_BATCH);
+	for (size_t i = 0; i < n; i++)
+		collect(&ev[i], arg);
+	return 0;
+}
+
 /*
  * Six threads, chunks of random length flushed in random order across many
  * blocks (more than the block cache holds), times strictly increasing per
  * thread and tying across threads: the replay must equal a sort by
- * (time, frees first, thread).
+ * (time, frees first, thread).  The same whether pass 1 keeps every block
+ * for replay, some or none (replay then reads them again), and whether
+ * events come one by one or in batches.
  */
 static void test_random_merge(void **state)
 {
@@ -882,16 +894,50 @@ static void test_random_merge(void **state)
 	tb_block_end(&b);
 	qsort(ref, n_ref, sizeof *ref, ref_cmp);
 
-	struct mt_trace *tr = load(save(&b, "merge.trace"), &log);
-	assert_int_equal(log.n, n_ref);
-	for (size_t k = 0; k < n_ref; k++)
-		expect_ev(&log.ev[k], ref[k].type, ref[k].func, ref[k].t, ref[k].ptr, ref[k].size,
-		          ref[k].stack, ref[k].thread_idx);
-	assert_true(tr->n_chunks > 50);
-	mt_trace_close(tr);
+	const char *path = save(&b, "merge.trace");
+	const uint64_t keep[] = { MT_TRACE_KEEP_MAX, 0, 40000 };
+	for (size_t i = 0; i < 2 * sizeof(keep) / sizeof(keep[0]); i++) {
+		char err[MT_ERR_LEN];
+		struct mt_trace *tr;
+		mt_trace_keep_max = keep[i / 2];
+		log.n = 0;
+		assert_int_equal(mt_trace_open(path, &tr, err, NULL, NULL), 0);
+		if (i % 2)
+			assert_int_equal(mt_trace_replay_batch(tr, collect_batch, &log, err), 0);
+		else
+			assert_int_equal(mt_trace_replay(tr, collect, &log, err), 0);
+		assert_int_equal(log.n, n_ref);
+		for (size_t k = 0; k < n_ref; k++)
+			expect_ev(&log.ev[k], ref[k].type, ref[k].func, ref[k].t, ref[k].ptr, ref[k].size,
+			          ref[k].stack, ref[k].thread_idx);
+		assert_true(tr->n_chunks > 50);
+		mt_trace_close(tr);
+	}
+	mt_trace_keep_max = MT_TRACE_KEEP_MAX;
 	free(log.ev);
 	free(ref);
 	tb_release(&b);
+}
+
+/* ---- big arrays ---- */
+
+/* Growth keeps the contents and zeroes the rest, from the heap into mappings and between them. */
+static void test_big_arrays(void **state)
+{
+	static const size_t sizes[] = { 0, 100, MT_BIG_MMAP_MIN - 1, MT_BIG_MMAP_MIN, 3u << 20, 10u << 20 };
+	unsigned char *p = mt_big_alloc(0);
+	assert_non_null(p);
+	for (size_t i = 1; i < sizeof sizes / sizeof sizes[0]; i++) {
+		p = mt_big_grow(p, sizes[i - 1], sizes[i]);
+		assert_non_null(p);
+		for (size_t j = 0; j < sizes[i]; j++)
+			if (p[j] != (j < sizes[i - 1] ? (unsigned char)(j * 7) : 0))
+				fail_msg("byte %zu of %zu after growing from %zu", j, sizes[i], sizes[i - 1]);
+		for (size_t j = sizes[i - 1]; j < sizes[i]; j++)
+			p[j] = (unsigned char)(j * 7);
+	}
+	mt_big_free(p, sizes[sizeof sizes / sizeof sizes[0] - 1]);
+	mt_big_free(NULL, 123);
 }
 
 /* ---- fuzzing ---- */
@@ -1066,6 +1112,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_records),
 		cmocka_unit_test(test_tsc_clock_fit),
 		cmocka_unit_test(test_random_merge),
+		cmocka_unit_test(test_big_arrays),
 		cmocka_unit_test(test_fuzz_file_bytes),
 		cmocka_unit_test(test_fuzz_record_bytes),
 	};
