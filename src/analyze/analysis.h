@@ -100,6 +100,87 @@ enum mt_end_kind {
 	MT_ENDED_CUT,             /* trace cut (crash, SIGKILL) or no end record */
 };
 
+/*
+ * Timeline: one point per sample that has RSS, in time order.  heap_* is
+ * the live heap exactly as replayed up to the sample's time (every event
+ * stamped at or before it), valid when have_heap.  mi_* are glibc's
+ * mallinfo2 fields from the latest mallinfo sample at most
+ * MT_TL_MALLINFO_MAX_AGE_NS old (have_mi; the recorder samples mallinfo at
+ * most once a second, and only when the next allocator is glibc's).
+ * Derived, in bytes, each valid when its inputs are:
+ *   alloc_free = mi_arena + mi_hblkhd - mi_heap   held by the allocator, not the
+ *                program, when mallinfo was sampled (>= 0)
+ *   footprint = heap_bytes + alloc_free  what glibc holds from the system now
+ *   non_heap  = rss - footprint - recorder   RSS outside malloc (signed: the
+ *               recorder's figure is its mapped memory, an upper bound, so
+ *               the level is biased low; its changes are what count);
+ *               without mallinfo: rss - heap_bytes - recorder
+ */
+#define MT_TL_MALLINFO_MAX_AGE_NS 1500000000ull  /* 1.5 s: one missed mallinfo sample at most */
+
+struct mt_timeline_point {
+	uint64_t t_ns;
+	uint64_t rss, rss_anon, rss_file, rss_shmem;   /* bytes; split 0 when absent */
+	uint64_t threads;                              /* 0 when absent */
+	uint64_t recorder;                             /* recorder's own bytes (0 when absent) */
+	uint64_t heap_bytes, heap_blocks;
+	int have_heap, have_mi;
+	uint64_t mi_arena, mi_ordblks, mi_hblks, mi_hblkhd, mi_uordblks, mi_fordblks, mi_keepcost;
+	uint64_t mi_age_ns;                            /* age of the mallinfo sample used */
+	uint64_t mi_heap;                              /* live heap at that mallinfo sample */
+	uint64_t footprint, alloc_free;
+	int64_t non_heap;          /* may be < 0: the recorder's figure is an upper bound (mapped) */
+};
+
+/* Verdict classes (docs/verdict.md has every rule and threshold). */
+enum mt_verdict_class {
+	MT_V_TOO_SHORT,           /* fewer than MT_V_MIN_POINTS samples */
+	MT_V_NO_GROWTH,
+	MT_V_LIVE_HEAP_GROWTH,    /* leak or unbounded cache */
+	MT_V_ALLOC_RETENTION,     /* fragmentation: RSS far above a flat live heap */
+	MT_V_PLATEAU,             /* pooling plateau after warm-up */
+	MT_V_NON_HEAP_GROWTH,     /* RSS outside malloc grows */
+};
+enum mt_confidence { MT_CONF_LOW, MT_CONF_MEDIUM, MT_CONF_HIGH };
+
+/* Units of an evidence figure, for the reporter. */
+enum mt_ev_unit { MT_U_BYTES, MT_U_BYTES_PER_S, MT_U_RATIO, MT_U_PERCENT, MT_U_P, MT_U_COUNT };
+
+#define MT_V_EVIDENCE_MAX 16
+#define MT_V_REMEDY_MAX   12
+#define MT_V_OWNERS_MAX   3
+#define MT_V_TEXT_LEN     400
+
+/* One measured figure against its threshold: "value op threshold" held or not. */
+struct mt_evidence {
+	const char *what;         /* static: "live-heap slope after warm-up" */
+	double value, threshold;
+	enum mt_ev_unit unit;
+	const char *op;           /* ">=", "<", ... */
+	int met;                  /* the rule's condition held */
+};
+
+struct mt_verdict {
+	enum mt_verdict_class cls;
+	enum mt_confidence confidence;
+	int allocator_stats;      /* mallinfo2 evidence used; 0: RSS minus live heap */
+	size_t mi_samples;        /* timeline points with a mallinfo2 sample of their own */
+	char summary[MT_V_TEXT_LEN];
+	struct mt_evidence ev[MT_V_EVIDENCE_MAX]; size_t n_ev;
+	char remedy[MT_V_REMEDY_MAX][MT_V_TEXT_LEN]; size_t n_remedy;
+	uint32_t owners[MT_V_OWNERS_MAX]; size_t n_owners;  /* indices into stacks (live-heap growth) */
+	/* the window the growth rules judge: points [win_first, win_end), after warm-up and
+	   before the exit's teardown */
+	size_t win_first, win_end;
+	/* measured values the summary and remedies quote */
+	double heap_mean, heap_slope, heap_rise, rss_mean, rss_slope, rss_rise;
+	double free_end, heap_end, footprint_end, util_end, non_heap_rise;
+	double plateau_mean, plateau_max, warmup_rise, plateau_fraction;
+	int have_trim; uint64_t trim_before, trim_after;
+	uint64_t threads_first, threads_last;
+	char alt_alloc[3][128]; size_t n_alt;   /* allocators found on this system */
+};
+
 struct mt_analysis_priv;
 
 struct mt_analysis {
@@ -140,6 +221,10 @@ struct mt_analysis {
 	uint64_t peak_rss_bytes;           /* max(RSS samples, last VmHWM sample) */
 	int have_recorder_bytes;
 	uint64_t recorder_peak_bytes;      /* max(stat, samples) of the recorder's own memory */
+
+	/* timeline and verdict (timeline.c, verdict.c); timeline NULL when no sample had RSS */
+	struct mt_timeline_point *timeline; size_t n_timeline;   /* owned */
+	struct mt_verdict *verdict;                              /* owned; NULL only on no memory */
 
 	/* stacks */
 	struct mt_cnode *cnodes; size_t n_cnodes;   /* owned */
@@ -247,6 +332,30 @@ int mt_stacks_build(struct mt_analysis *a, const struct mt_trace *tr,
  * when it enters one; no sort of every stack.  0 or -ENOMEM.
  */
 int mt_top_build(struct mt_analysis *a, unsigned top_n);
+
+/*
+ * Timeline hook of the replay: the live heap at each of n sample times,
+ * given in ticks (the events' clock), sorted.  Call before replaying; the
+ * replay then records live bytes and blocks before the first event later
+ * than each tick (one compare per event).  Takes nothing over: ticks is
+ * copied.  0 or -ENOMEM.
+ */
+int mt_replay_timeline(struct mt_replay *r, const uint64_t *ticks, size_t n);
+
+/*
+ * Builds a->timeline from tr's samples and the live heap the replay
+ * recorded at them (heap_bytes/heap_blocks[0..n_heap), NULL when the
+ * replay had no timeline hook); 0 or -ENOMEM.  timeline.c.
+ */
+int mt_timeline_build(struct mt_analysis *a, const struct mt_trace *tr,
+                      const uint64_t *heap_bytes, const uint64_t *heap_blocks, size_t n_heap);
+/* Classifies a->timeline into a->verdict (needs the top lists); 0 or -ENOMEM.  verdict.c. */
+int mt_verdict_build(struct mt_analysis *a);
+const char *mt_verdict_name(enum mt_verdict_class c);
+const char *mt_confidence_name(enum mt_confidence c);
+/* Warnings of the glibc arena section: low utilization; free far above what trim can release. */
+int mt_verdict_arena_warn_util(double util);
+int mt_verdict_arena_warn_keepcost(uint64_t fordblks, uint64_t keepcost);
 
 /* Name of an allocation function tag ("malloc", ...), "?" when unknown. */
 const char *mt_func_name(unsigned tag);

@@ -29,6 +29,29 @@ const char *mt_func_name(unsigned tag)
 	return "?";
 }
 
+/*
+ * Asks the replay for the live heap at every sample: sample times are ns
+ * since the trace start, events carry ticks, so each time goes back to
+ * ticks (the inverse of mt_trace_ns, to within a tick).
+ */
+static int set_timeline(struct mt_replay *r, const struct mt_trace *tr)
+{
+	size_t n = tr->n_samples;
+	uint64_t *ticks = malloc((n + 1) * sizeof(*ticks));
+	if (!ticks)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		double ns = (double)tr->samples[i].t_ns;
+		double d = tr->ns_per_tick > 0 ? ns / tr->ns_per_tick : ns;
+		ticks[i] = tr->tick0 + (d >= 0x1p63 ? (uint64_t)1 << 63 : (uint64_t)d);
+		if (i && ticks[i] < ticks[i - 1])
+			ticks[i] = ticks[i - 1];
+	}
+	int rc = mt_replay_timeline(r, ticks, n);
+	free(ticks);
+	return rc;
+}
+
 int mt_analyze(struct mt_trace *tr, const struct mt_analysis_opts *opts,
                struct mt_analysis **out, char err[MT_ERR_LEN])
 {
@@ -39,6 +62,11 @@ int mt_analyze(struct mt_trace *tr, const struct mt_analysis_opts *opts,
 		return -ENOMEM;
 	}
 	err[0] = 0;
+	if (set_timeline(r, tr)) {
+		snprintf(err, MT_ERR_LEN, "out of memory while analyzing");
+		mt_replay_free(r);
+		return -ENOMEM;
+	}
 	int rc = mt_trace_replay_batch(tr, mt_replay_events, r, err);
 	if (rc) {
 		const char *why = mt_replay_error(r);  /* NULL: the reader failed and said why */
@@ -118,5 +146,10 @@ int mt_analysis_fill(struct mt_analysis *a, const struct mt_trace *tr,
 		top_n = MT_TOP_MAX;
 	scan_samples(a, tr);
 	scan_records(a, tr, last_t);
-	return mt_stacks_build(a, tr, sl, n, sl_bytes, epoch, top_n, err);
+	int rc = mt_stacks_build(a, tr, sl, n, sl_bytes, epoch, top_n, err);
+	if (!rc && mt_verdict_build(a)) {
+		snprintf(err, MT_ERR_LEN, "out of memory while analyzing");
+		rc = -ENOMEM;
+	}
+	return rc;
 }

@@ -114,6 +114,11 @@ struct mt_replay {
 	uint64_t unknown_frees, double_allocs, unknown_func;
 	uint64_t hist_calls[MT_HIST_BUCKETS], hist_bytes[MT_HIST_BUCKETS];
 
+	/* timeline hook: live heap at sample ticks (mt_replay_timeline) */
+	uint64_t next_tick;           /* tl_ticks[tl_done], UINT64_MAX when none is pending */
+	uint64_t *tl_ticks, *tl_bytes, *tl_blocks;
+	size_t tl_n, tl_done;
+
 	void (*progress)(uint64_t, uint64_t, void *);
 	void *progress_arg;
 	uint64_t total_events;
@@ -492,8 +497,24 @@ static NOINLINE void report_progress(struct mt_replay *r)
 	r->progress(r->seq, r->total_events, r->progress_arg);
 }
 
+/*
+ * The event at `t` comes after one or more sample ticks: those samples saw
+ * the live heap as it is now, before this event.
+ */
+static NOINLINE void timeline_catch_up(struct mt_replay *r, uint64_t t)
+{
+	while (r->tl_done < r->tl_n && r->tl_ticks[r->tl_done] < t) {
+		r->tl_bytes[r->tl_done] = r->live_bytes;
+		r->tl_blocks[r->tl_done] = r->live_blocks;
+		r->tl_done++;
+	}
+	r->next_tick = r->tl_done < r->tl_n ? r->tl_ticks[r->tl_done] : UINT64_MAX;
+}
+
 static HOT_INLINE int process(struct mt_replay *r, const struct mt_event *ev)
 {
+	if (unlikely(ev->t > r->next_tick))
+		timeline_catch_up(r, ev->t);
 	uint64_t seq = ++r->seq;
 	if (unlikely((seq & (PROGRESS_EVERY - 1)) == 0) && r->progress)
 		report_progress(r);
@@ -564,7 +585,27 @@ struct mt_replay *mt_replay_new(const struct mt_analysis_opts *opts, uint64_t to
 		r->progress_arg = opts->progress_arg;
 	}
 	r->total_events = total_events;
+	r->next_tick = UINT64_MAX;
 	return r;
+}
+
+int mt_replay_timeline(struct mt_replay *r, const uint64_t *ticks, size_t n)
+{
+	free(r->tl_ticks);
+	free(r->tl_bytes);
+	free(r->tl_blocks);
+	r->tl_n = r->tl_done = 0;
+	r->next_tick = UINT64_MAX;
+	r->tl_ticks = malloc((n + 1) * sizeof(uint64_t));
+	r->tl_bytes = calloc(n + 1, sizeof(uint64_t));
+	r->tl_blocks = calloc(n + 1, sizeof(uint64_t));
+	if (!r->tl_ticks || !r->tl_bytes || !r->tl_blocks)
+		return -ENOMEM;
+	memcpy(r->tl_ticks, ticks, n * sizeof(uint64_t));
+	r->tl_n = n;
+	if (n)
+		r->next_tick = ticks[0];
+	return 0;
 }
 
 const char *mt_replay_error(const struct mt_replay *r)
@@ -581,6 +622,9 @@ void mt_replay_free(struct mt_replay *r)
 	mt_big_free(r->idx, (size_t)r->n_idx * sizeof(*r->idx));
 	mt_big_free(r->slot, r->cap_slot * sizeof(*r->slot));
 	free(r->thr);
+	free(r->tl_ticks);
+	free(r->tl_bytes);
+	free(r->tl_blocks);
 	free(r);
 }
 
@@ -628,6 +672,13 @@ int mt_replay_finish(struct mt_replay *r, const struct mt_trace *tr,
 	a->peak_t_ns = mt_trace_ns(tr, r->peak_t);
 	uint64_t last_t = r->last_t;
 	uint32_t epoch = r->epoch;
+	timeline_catch_up(r, UINT64_MAX);  /* samples after the last event: the final heap */
+	if (mt_timeline_build(a, tr, r->tl_n ? r->tl_bytes : NULL, r->tl_blocks, r->tl_n)) {
+		snprintf(err, MT_ERR_LEN, "out of memory while analyzing");
+		mt_replay_free(r);
+		mt_analysis_free(a);
+		return -ENOMEM;
+	}
 	struct mt_replay_slot *sl = r->slot;
 	size_t n = r->n_slot, bytes = r->cap_slot * sizeof(struct mt_replay_slot);
 	r->slot = NULL;     /* handed over */

@@ -597,5 +597,7 @@ void mt_analysis_free(struct mt_analysis *a)
 	free(a->priv);
 	for (int k = 0; k < MT_TOP_KINDS; k++)
 		free(a->top[k]);
+	free(a->timeline);
+	free(a->verdict);
 	free(a);
 }

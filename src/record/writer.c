@@ -156,17 +156,41 @@ static void add_record(uint8_t kind, const uint8_t *payload, size_t len)
 }
 
 /* ---- small records from any thread -------------------------------------- */
+/*
+ * Small records wait for room at most MT_SIDE_WAIT_MS: a caller may hold a
+ * recorder lock the writer thread needs (modules.c scans under its lock and
+ * writes module records), so an unbounded wait could deadlock.  A record
+ * that still finds no room is dropped and counted in MT_ST_DROPPED.
+ */
+#define MT_SIDE_WAIT_MS 200
+
+static uint64_t dropped_records;
+
+static void deadline_in(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
 void mt_writer_record(uint8_t kind, const uint8_t *payload, size_t len)
 {
 	size_t need = 1 + MT_VARINT_MAX + len;
 	if (!side || need > MT_SIDE_BYTES)
 		return;
 	int self = thread_running && pthread_equal(pthread_self(), writer_thread);
+	struct timespec deadline;
+	deadline_in(&deadline, MT_SIDE_WAIT_MS);
 	mt_depth++;
 	pthread_mutex_lock(&wlock);
 	while (side_len + need > MT_SIDE_BYTES && thread_running && !quit && !self) {
 		pthread_cond_signal(&wcond);
-		pthread_cond_wait(&room, &wlock);
+		if (pthread_cond_timedwait(&room, &wlock, &deadline))
+			break;
 	}
 	if (side_len + need <= MT_SIDE_BYTES) {
 		uint8_t *p = side + side_len;
@@ -174,6 +198,8 @@ void mt_writer_record(uint8_t kind, const uint8_t *payload, size_t len)
 		p = mt_put_varint(p, len);
 		memcpy(p, payload, len);
 		side_len = (size_t)(p + len - side);
+	} else {
+		dropped_records++;
 	}
 	pthread_mutex_unlock(&wlock);
 	mt_depth--;
@@ -296,14 +322,18 @@ static void write_clock(void)
 /* ---- allocator and cgroup evidence ------------------------------------------ */
 /*
  * mallinfo2() means something only when the next allocator is glibc's: then
- * mt_real.malloc is libc.so.6's own malloc.  It locks each arena and walks
- * its bins (glibc malloc/malloc.c, int_mallinfo), so it is sampled at most
- * every MT_MALLINFO_EVERY_MS, and dropped for good if one call takes longer
- * than MT_MALLINFO_MAX_NS (it would stall the program's allocations).
+ * mt_real.malloc is libc.so.6's own malloc.  It locks each arena in turn and
+ * walks its bins (glibc malloc/malloc.c, int_mallinfo), stalling the
+ * program's allocations in that arena meanwhile; with dozens of arenas and
+ * many free chunks one call can take milliseconds.  So it runs with every
+ * sample at first, and a call that takes more than MT_MALLINFO_MAX_SHARE of
+ * the period doubles the period (up to MT_MALLINFO_EVERY_MAX_MS): the stall
+ * stays under that share of the run.
  */
-#define MT_MALLINFO_EVERY_MS 1000
-#define MT_MALLINFO_MAX_NS   (5u * 1000000u)
+#define MT_MALLINFO_MAX_SHARE    0.02
+#define MT_MALLINFO_EVERY_MAX_MS 16000
 
+static unsigned mallinfo_every_ms;  /* 0: the sample interval */
 static int glibc_next = -1;   /* -1 unknown, 0 no, 1 yes */
 static uint64_t last_mallinfo_ns;
 static char cg_current[256], cg_max[256];  /* cgroup files, "" when none */
@@ -323,12 +353,16 @@ static int next_is_glibc(void)
 static uint8_t *put_mallinfo(uint8_t *p, unsigned *n)
 {
 	uint64_t now = mono_ns();
-	if (!next_is_glibc() || now - last_mallinfo_ns < (uint64_t)MT_MALLINFO_EVERY_MS * 1000000u)
+	if (!mallinfo_every_ms)
+		mallinfo_every_ms = interval_ms;
+	/* 1 ms of slack: samples come every interval_ms, give or take the wake-up */
+	if (!next_is_glibc() || now - last_mallinfo_ns + 1000000u < (uint64_t)mallinfo_every_ms * 1000000u)
 		return p;
 	last_mallinfo_ns = now;
 	struct mallinfo2 mi = mallinfo2();
-	if (mono_ns() - now > MT_MALLINFO_MAX_NS)
-		glibc_next = 0;
+	double took_ms = (double)(mono_ns() - now) / 1e6;
+	if (took_ms > MT_MALLINFO_MAX_SHARE * mallinfo_every_ms && mallinfo_every_ms < MT_MALLINFO_EVERY_MAX_MS)
+		mallinfo_every_ms *= 2;
 	static const uint32_t keys[] = { MT_S_MI_ARENA, MT_S_MI_ORDBLKS, MT_S_MI_HBLKS, MT_S_MI_HBLKHD,
 	                                 MT_S_MI_UORDBLKS, MT_S_MI_FORDBLKS, MT_S_MI_KEEPCOST };
 	const size_t vals[] = { mi.arena, mi.ordblks, mi.hblks, mi.hblkhd, mi.uordblks, mi.fordblks,
@@ -498,12 +532,7 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&wlock);
 	while (!quit) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 10 * 1000000;  /* wake at least every 10 ms */
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		deadline_in(&ts, 10);  /* wake at least every 10 ms */
 		pthread_cond_timedwait(&wcond, &wlock, &ts);
 		pthread_mutex_unlock(&wlock);
 		drain();
@@ -574,8 +603,9 @@ int mt_writer_start(void)
 static void write_stats(void)
 {
 	uint8_t rec[128], *p = rec;
-	p = mt_put_varint(p, 6);
+	p = mt_put_varint(p, 7);
 	p = put_kv(p, MT_ST_EVENTS, events_total);
+	p = put_kv(p, MT_ST_DROPPED, dropped_records);
 	p = put_kv(p, MT_ST_BYTES_RAW, raw_total + block_len);
 	p = put_kv(p, MT_ST_BYTES_WRITTEN, written_total);
 	p = put_kv(p, MT_ST_RECORDER_PEAK_BYTES, mt_mem_peak());

@@ -142,6 +142,251 @@ static void write_summary(struct tw *w)
 	write_anomalies(w);
 }
 
+
+/* ---- verdict, evidence, remedies --------------------------------------- */
+
+/*
+ * Prints s wrapped at MT_REPORT_WIDTH from column `col` (what the line
+ * already holds), continuation lines indented by `indent`.
+ */
+static void put_wrapped_at(FILE *f, const char *s, int col, int indent)
+{
+	int width = MT_REPORT_WIDTH, start = col;
+	while (*s) {
+		const char *sp = s;
+		while (*sp && *sp != ' ')
+			sp++;
+		int len = (int)(sp - s);
+		if (col > start && col + 1 + len > width) {
+			fprintf(f, "\n%*s", indent, "");
+			col = start = indent;
+		} else if (col > start) {
+			fputc(' ', f);
+			col++;
+		}
+		fprintf(f, "%.*s", len, s);
+		col += len;
+		s = *sp ? sp + 1 : sp;
+	}
+	fputc('\n', f);
+}
+
+/*
+ * A snippet line, indented by 3 beyond its own leading spaces; longer than
+ * the width, broken at spaces with " \\" so a shell reads it as one line.
+ */
+static void put_wrapped(FILE *f, const char *s, int indent)
+{
+	put_wrapped_at(f, s, 0, indent);
+}
+
+static void put_code(FILE *f, const char *s)
+{
+	int lead = (int)strspn(s, " "), col = 3 + lead, width = MT_REPORT_WIDTH - 2;
+	fprintf(f, "   %*s", lead, "");
+	s += lead;
+	while (*s) {
+		const char *sp = strchr(s, ' ');
+		int len = sp ? (int)(sp - s) : (int)strlen(s);
+		if (col > 3 + lead && col + 1 + len > width) {
+			fprintf(f, " \\\n%*s", 5 + lead, "");
+			col = 5 + lead;
+		} else if (col > 3 + lead) {
+			fputc(' ', f);
+			col++;
+		}
+		fprintf(f, "%.*s", len, s);
+		col += len;
+		s += len;
+		s += strspn(s, " ");
+	}
+	fputc('\n', f);
+}
+
+static void write_remedy(FILE *f, size_t rank, const char *r);
+
+static const char *fmt_signed_size(char buf[MT_FMT_LEN], double v)
+{
+	char b[MT_FMT_LEN];
+	mt_fmt_size(b, (uint64_t)(v < 0 ? -v : v));
+	snprintf(buf, MT_FMT_LEN, "%s%.24s", v < 0 ? "-" : "", b);
+	return buf;
+}
+
+static const char *fmt_ev(char buf[MT_FMT_LEN], double v, enum mt_ev_unit u)
+{
+	char b[MT_FMT_LEN];
+	switch (u) {
+	case MT_U_BYTES:       return fmt_signed_size(buf, v);
+	case MT_U_BYTES_PER_S: snprintf(buf, MT_FMT_LEN, "%.26s/s", fmt_signed_size(b, v)); return buf;
+	case MT_U_RATIO:       snprintf(buf, MT_FMT_LEN, "%.3g", v); return buf;
+	case MT_U_PERCENT:     snprintf(buf, MT_FMT_LEN, "%.0f%%", 100 * v); return buf;
+	case MT_U_P:           snprintf(buf, MT_FMT_LEN, "%.2g", v); return buf;
+	default:               snprintf(buf, MT_FMT_LEN, "%.0f", v); return buf;
+	}
+}
+
+/* Owner line: "#1  3.52 MiB live at end in 900 blocks: f < g < h". */
+static void write_owner(struct tw *w, size_t rank, uint32_t si)
+{
+	const struct mt_stack *s = &w->a->stacks[si];
+	struct mt_frame fr[4];
+	char line[512], b1[MT_FMT_LEN];
+	int more = 0, n = mt_analysis_stack_frames(w->a, s->node, fr, 4, &more);
+	int o = snprintf(line, sizeof line, "  owner #%zu  %s %s in %" PRIu64 " blocks:", rank,
+	                 mt_fmt_size(b1, s->st.leaked_bytes),
+	                 w->a->end_kind == MT_ENDED_EXIT ? "leaked" : "live at end", s->st.leaked_blocks);
+	for (int i = 0; i < n && o < (int)sizeof line; i++)
+		o += snprintf(line + o, sizeof line - (size_t)o, "%s %s", i ? " <" : "", fr[i].function);
+	if (!n)
+		snprintf(line + o, sizeof line - (size_t)o, " <no call stack recorded>");
+	put_line(w->f, line, MT_REPORT_WIDTH);
+}
+
+static void write_verdict(struct tw *w)
+{
+	const struct mt_verdict *v = w->a->verdict;
+	const struct mt_analysis *a = w->a;
+	char b1[MT_FMT_LEN], b2[MT_FMT_LEN], b3[MT_FMT_LEN], b4[MT_FMT_LEN];
+	if (!v)
+		return;
+	section(w->f, "VERDICT");
+	fprintf(w->f, "verdict: %s, confidence %s\n", mt_verdict_name(v->cls),
+	        mt_confidence_name(v->confidence));
+	put_wrapped(w->f, v->summary, 2);
+	if (v->cls == MT_V_TOO_SHORT)
+		return;
+	if (!v->allocator_stats && v->mi_samples)
+		fprintf(w->f, "allocator statistics unavailable: evidence from RSS minus live heap\n"
+		        "  (only %zu mallinfo2 sample%s: the recorder stops sampling when one call "
+		        "takes over 5 ms)\n", v->mi_samples, v->mi_samples == 1 ? "" : "s");
+	else if (!v->allocator_stats)
+		fprintf(w->f, "allocator statistics unavailable: evidence from RSS minus live heap\n"
+		        "  (no mallinfo2: the allocator is not glibc's)\n");
+	for (size_t i = 0; i < v->n_owners; i++)
+		write_owner(w, i + 1, v->owners[i]);
+
+	const struct mt_timeline_point *p0 = &a->timeline[v->win_first];
+	section(w->f, "EVIDENCE");
+	fprintf(w->f, "after warm-up: samples %zu-%zu of %zu (%s to %s%s)\n", v->win_first + 1, v->win_end, a->n_timeline,
+	        mt_fmt_duration(b1, p0->t_ns), mt_fmt_duration(b2, a->timeline[v->win_end - 1].t_ns),
+	        v->win_end < a->n_timeline ? ", before the exit" : "");
+	fprintf(w->f, "%-4s %-58s %14s %2s %14s\n", "met", "figure (met: the rule's condition held)",
+	        "measured", "", "threshold");
+	for (size_t i = 0; i < v->n_ev; i++) {
+		const struct mt_evidence *e = &v->ev[i];
+		fprintf(w->f, "%-4s %-58.58s %14s %2s %14s\n", e->met ? "yes" : "no", e->what,
+		        fmt_ev(b1, e->value, e->unit), e->op, fmt_ev(b2, e->threshold, e->unit));
+	}
+	fprintf(w->f, "live heap after warm-up: mean %s, slope %s/s; RSS mean %s, slope %s/s\n",
+	        fmt_signed_size(b1, v->heap_mean), fmt_signed_size(b2, v->heap_slope),
+	        fmt_signed_size(b3, v->rss_mean), fmt_signed_size(b4, v->rss_slope));
+
+	section(w->f, "REMEDIES");
+	if (!v->n_remedy)
+		fprintf(w->f, "(none needed)\n");
+	for (size_t i = 0; i < v->n_remedy; i++)
+		write_remedy(w->f, i + 1, v->remedy[i]);
+}
+
+/*
+ * A remedy: its first line is prose, wrapped; a line that starts with
+ * spaces is a command or snippet: kept as it is, and a command too long
+ * for the width is broken at spaces with a shell continuation " \".
+ */
+static void write_remedy(FILE *f, size_t rank, const char *r)
+{
+	char line[MT_V_TEXT_LEN + 8];
+	for (int first = 1; *r; first = 0) {
+		const char *nl = strchr(r, '\n');
+		size_t len = nl ? (size_t)(nl - r) : strlen(r);
+		snprintf(line, sizeof line, "%.*s", (int)len, r);
+		r += len + (nl ? 1 : 0);
+		if (first) {
+			int col = fprintf(f, "%zu. ", rank);
+			put_wrapped_at(f, line, col, 5);
+			continue;
+		}
+		put_code(f, line);
+	}
+}
+
+/* ---- timeline and glibc arenas ------------------------------------------ */
+
+#define TIMELINE_BLOCKS 10
+
+static void write_timeline(struct tw *w)
+{
+	const struct mt_analysis *a = w->a;
+	size_t n = a->n_timeline;
+	char b[6][MT_FMT_LEN];
+	if (!n)
+		return;
+	size_t bs = (n + TIMELINE_BLOCKS - 1) / TIMELINE_BLOCKS;
+	section(w->f, "TIMELINE (block averages)");
+	fprintf(w->f, "%-5s %-19s %12s %12s %14s %12s %8s\n", "block", "time", "RSS", "live heap",
+	        "alloc. free", "non-heap", "threads");
+	for (size_t first = 0, k = 1; first < n; first += bs, k++) {
+		size_t end = first + bs < n ? first + bs : n, nmi = 0;
+		double rss = 0, heap = 0, fr = 0, nh = 0, th = 0;
+		for (size_t i = first; i < end; i++) {
+			const struct mt_timeline_point *p = &a->timeline[i];
+			rss += (double)p->rss;
+			heap += (double)p->heap_bytes;
+			nh += (double)p->non_heap;
+			th += (double)p->threads;
+			if (p->have_mi) {
+				fr += (double)p->alloc_free;
+				nmi++;
+			}
+		}
+		double m = (double)(end - first);
+		char when[48];
+		snprintf(when, sizeof when, "%s-%s", mt_fmt_duration(b[0], a->timeline[first].t_ns),
+		         mt_fmt_duration(b[1], a->timeline[end - 1].t_ns));
+		fprintf(w->f, "%-5zu %-19s %12s %12s %14s %12s %8.0f\n", k, when,
+		        mt_fmt_size(b[2], (uint64_t)(rss / m)), mt_fmt_size(b[3], (uint64_t)(heap / m)),
+		        nmi ? mt_fmt_size(b[4], (uint64_t)(fr / (double)nmi)) : "-",
+		        fmt_signed_size(b[5], nh / m), th / m);
+	}
+	if (a->verdict && !a->verdict->allocator_stats)
+		fprintf(w->f, "non-heap here is RSS minus live heap (allocator statistics unavailable)\n");
+}
+
+static void write_arenas(struct tw *w)
+{
+	const struct mt_analysis *a = w->a;
+	const struct mt_timeline_point *p = NULL;
+	char b1[MT_FMT_LEN], b2[MT_FMT_LEN];
+	/* the last sample before the exit's teardown, when the verdict found one; else the last */
+	size_t end = a->verdict && a->verdict->win_end ? a->verdict->win_end : a->n_timeline;
+	for (size_t i = end; i-- > 0 && !p;)
+		if (a->timeline[i].have_mi && !a->timeline[i].mi_age_ns)
+			p = &a->timeline[i];
+	if (!p)
+		return;
+	uint64_t fp = p->mi_arena + p->mi_hblkhd;
+	double util = fp ? (double)p->mi_heap / (double)fp : 0;
+	section(w->f, "GLIBC ARENAS (mallinfo2, last sample before the exit)");
+	fprintf(w->f, "at %s:\n", mt_fmt_duration(b1, p->t_ns - p->mi_age_ns));
+	fprintf(w->f, "  arena (non-mmap):     %16s\n", mt_fmt_size(b1, p->mi_arena));
+	fprintf(w->f, "  in use (uordblks):    %16s\n", mt_fmt_size(b1, p->mi_uordblks));
+	fprintf(w->f, "  free in arenas (fordblks): %10s\n", mt_fmt_size(b1, p->mi_fordblks));
+	fprintf(w->f, "  releasable (keepcost):%16s\n", mt_fmt_size(b1, p->mi_keepcost));
+	fprintf(w->f, "  mmap regions (hblks): %16s  holding %s (hblkhd)\n",
+	        mt_fmt_count(b1, p->mi_hblks), mt_fmt_size(b2, p->mi_hblkhd));
+	fprintf(w->f, "  live heap:            %16s  utilization %.1f%% of arena + hblkhd\n",
+	        mt_fmt_size(b1, p->mi_heap), 100 * util);
+	fprintf(w->f, "  threads:              %16" PRIu64 "\n", p->threads);
+	if (mt_verdict_arena_warn_util(util))
+		fprintf(w->f, "WARNING: low utilization: %.1f%% of what glibc holds is live\n", 100 * util);
+	if (mt_verdict_arena_warn_keepcost(p->mi_fordblks, p->mi_keepcost))
+		fprintf(w->f, "WARNING: free in arenas (%s) far above releasable at the top (%s): the "
+		        "free memory\n         is spread inside the arenas; only malloc_trim(0) or "
+		        "fewer arenas give it back\n", mt_fmt_size(b1, p->mi_fordblks),
+		        mt_fmt_size(b2, p->mi_keepcost));
+}
+
 /* ---- allocation functions ----------------------------------------------- */
 
 static void write_functions(struct tw *w)
@@ -396,6 +641,9 @@ static int text_write(const struct mt_analysis *a, FILE *out, const struct mt_re
 	struct mt_report_opts none = { 0 };
 	struct tw w = { out, a, a->trace, opts ? opts : &none };
 	write_header(&w);
+	write_verdict(&w);
+	write_timeline(&w);
+	write_arenas(&w);
 	write_summary(&w);
 	write_functions(&w);
 	for (int k = 0; k < MT_TOP_KINDS; k++)

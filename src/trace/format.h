@@ -165,7 +165,7 @@ enum mt_sample_key {
 	MT_S_VMPEAK_BYTES,        /* /proc/self/status VmPeak */
 	MT_S_THREADS,             /* /proc/self/status Threads */
 	MT_S_RECORDER_BYTES,      /* recorder's own mapped memory (an upper bound of its share of RSS) */
-	MT_S_MI_ARENA = 32,       /* mallinfo2() fields (glibc only, at most once a second): bytes, */
+	MT_S_MI_ARENA = 32,       /* mallinfo2() fields (glibc only; every sample unless slow): bytes, */
 	MT_S_MI_ORDBLKS,          /* ordblks and hblks are counts */
 	MT_S_MI_HBLKS,
 	MT_S_MI_HBLKHD,
@@ -186,7 +186,8 @@ enum mt_stats_key {
 	MT_ST_THREADS,            /* threads that ever reached a hook */
 	MT_ST_NODES,              /* call-stack trie nodes defined */
 	MT_ST_UNWIND_NS,          /* reserved: time spent capturing stacks */
-	MT_ST_DROPPED,            /* events that could not be recorded (0 unless out of memory) */
+	MT_ST_DROPPED,            /* small records (threads, modules, markers, samples) dropped when
+	                             the writer had no room for them in time (writer.c) */
 };
 
 #endif
