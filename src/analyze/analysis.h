@@ -181,6 +181,91 @@ struct mt_verdict {
 	char alt_alloc[3][128]; size_t n_alt;   /* allocators found on this system */
 };
 
+/*
+ * Markers (markers.c): the program's marks and requests (include/memtriage.h)
+ * placed among the events.  The replay records the live heap at each
+ * marker's time as it does at samples (every event stamped at or before
+ * it); RSS is the nearest sample's.  Only the global heap is kept per
+ * marker: per-stack live bytes are kept at the two marks a diff names
+ * (mt_analysis_opts.diff_mark), known before the replay.
+ *
+ * Requests pair a begin with the next end of the same id.  Their live-heap
+ * change is the whole heap's over the span: with requests in flight on
+ * several threads it includes the others' work (as any process-wide
+ * measure does); n_overlapped says how many spans overlapped another.
+ */
+enum mt_marker_kind { MT_MK_MARK = 0, MT_MK_BEGIN = 1, MT_MK_END = 2 };
+
+struct mt_mark_point {
+	uint64_t t_ns;
+	const char *label;        /* borrowed from the trace; "" for requests */
+	uint32_t kind, thread_idx;
+	uint64_t id, payload_bytes;          /* requests: id; begin: payload bytes */
+	uint64_t heap_bytes, heap_blocks;    /* live when the marker was written */
+	int have_rss;
+	uint64_t rss, rss_t_ns;              /* nearest RSS sample and its time */
+};
+
+/* Marks sharing one label: each occurrence's phase runs to the next mark (or the end). */
+struct mt_mark_label {
+	const char *label;        /* borrowed */
+	uint64_t count;
+	int64_t growth_sum, growth_min, growth_max;  /* live-heap change per phase, bytes */
+	int64_t rss_growth_sum;   /* RSS change per phase, summed over rss_n phases */
+	uint64_t rss_n;
+};
+
+struct mt_request {
+	uint64_t id, payload_bytes;
+	uint32_t thread_idx;
+	size_t begin, end;        /* indices into mt_marks.pt */
+	int64_t heap_delta;       /* live heap at end - at begin, bytes */
+	int64_t rss_delta;        /* nearest RSS samples; valid when have_rss */
+	int have_rss;
+};
+
+/* Requests grouped by payload: bucket mt_hist_bucket(payload_bytes). */
+struct mt_req_bucket {
+	uint64_t n, n_rss;
+	double heap_sum, rss_sum, ratio_sum;  /* ratio_sum over requests with payload > 0 */
+};
+
+/* One stack's change between the diff's marks (canonical leaf, as mt_stack.node). */
+struct mt_diff_stack {
+	uint32_t node;
+	int64_t bytes, blocks;    /* live at mark B - live at mark A */
+};
+
+struct mt_marks {
+	struct mt_mark_point *pt; size_t n;          /* owned; every marker, time order */
+	size_t n_marks;                              /* of kind MT_MK_MARK */
+	struct mt_mark_label *labels; size_t n_labels;  /* owned; first-occurrence order */
+
+	struct mt_request *req; size_t n_req;        /* owned; completed requests by begin */
+	uint64_t req_unmatched;                      /* begins without an end, ends without a begin */
+	uint64_t n_overlapped;                       /* requests that began while another was open */
+	size_t n_ratio;                              /* requests with payload > 0 */
+	double ratio_sum, ratio_min, ratio_max;      /* heap_delta / payload_bytes */
+	int64_t heap_min, heap_max; double heap_sum; /* heap_delta over all requests */
+	struct mt_req_bucket bucket[MT_HIST_BUCKETS];
+
+	/* diff between two marks (have_diff); A may come after B, deltas are B - A */
+	int have_diff;
+	size_t diff_a, diff_b;                       /* indices into pt */
+	int64_t diff_bytes, diff_blocks;             /* sum of every stack's change */
+	size_t n_diff_changed, n_diff_grew;          /* stacks whose live bytes or blocks changed; grew */
+	int64_t diff_grew_bytes, diff_shrank_bytes;  /* sums over stacks that grew; shrank (< 0) */
+	struct mt_diff_stack *diff_top; size_t n_diff_top;  /* owned; by bytes grown, best first */
+};
+
+/*
+ * Finds the mark `spec` names: a label (its first occurrence in time
+ * order), or "label#N" for the Nth occurrence (N from 1).  *ordinal is
+ * the mark's 0-based position among marks in time order.  -ENOENT with a
+ * one-line message listing the labels when none matches, -ENOMEM.
+ */
+int mt_marks_find(const struct mt_trace *tr, const char *spec, size_t *ordinal, char err[MT_ERR_LEN]);
+
 struct mt_analysis_priv;
 
 struct mt_analysis {
@@ -230,6 +315,7 @@ struct mt_analysis {
 	struct mt_cnode *cnodes; size_t n_cnodes;   /* owned */
 	struct mt_stack *stacks; size_t n_stacks;   /* owned; every stack with a call or a leak */
 	uint32_t *top[MT_TOP_KINDS];                /* owned; indices into stacks, best first */
+	struct mt_marks *marks;                     /* owned; NULL when the trace has no marker */
 	size_t n_top[MT_TOP_KINDS];                 /* <= opts.top_n; stacks with value 0 left out */
 	size_t n_trie_nodes;                        /* recorder nodes before canonicalization */
 
@@ -241,6 +327,8 @@ struct mt_analysis_opts {
 	/* Called about every million events with events replayed and the total. */
 	void (*progress)(uint64_t done, uint64_t total, void *arg);
 	void *progress_arg;
+	/* diff between two marks: 1 + ordinals from mt_marks_find(); 0 = no diff */
+	size_t diff_mark[2];
 };
 
 /*
@@ -349,6 +437,35 @@ int mt_replay_timeline(struct mt_replay *r, const uint64_t *ticks, size_t n);
  */
 int mt_timeline_build(struct mt_analysis *a, const struct mt_trace *tr,
                       const uint64_t *heap_bytes, const uint64_t *heap_blocks, size_t n_heap);
+/*
+ * Markers hook of the replay, like mt_replay_timeline: the live heap at
+ * each of n marker times in ticks (sorted).  At index snap_first the
+ * replay copies every stack slot's live bytes and blocks, at snap_second
+ * (>= snap_first) it keeps each slot's change since; SIZE_MAX: no diff.
+ * 0 or -ENOMEM.
+ */
+int mt_replay_marks(struct mt_replay *r, const uint64_t *ticks, size_t n,
+                    size_t snap_first, size_t snap_second);
+
+/* What the replay measured at markers, handed from replay.c to markers.c. */
+struct mt_marks_replay {
+	uint64_t *bytes, *blocks; size_t n;     /* live heap at each marker tick (malloc'd) */
+	int have_diff, oom;                     /* oom: no memory for the diff's snapshots */
+	uint32_t *node; int64_t *d_bytes, *d_blocks; size_t n_slot;  /* per slot: recorder node, change */
+};
+
+/* Sets the markers hook from tr's markers and opts->diff_mark; 0 or -ENOMEM.  markers.c. */
+int mt_marks_prepare(struct mt_replay *r, const struct mt_trace *tr,
+                     const struct mt_analysis_opts *opts);
+/*
+ * Builds a->marks from tr's markers, a->timeline (RSS) and what the replay
+ * measured (mr, whose arrays it frees in every case); needs a->cnodes for
+ * the diff.  0 or -ENOMEM.  markers.c.
+ */
+int mt_marks_build(struct mt_analysis *a, const struct mt_trace *tr, struct mt_marks_replay *mr,
+                   const struct mt_analysis_opts *opts);
+void mt_marks_free(struct mt_marks *m);    /* NULL is a no-op */
+
 /* Classifies a->timeline into a->verdict (needs the top lists); 0 or -ENOMEM.  verdict.c. */
 int mt_verdict_build(struct mt_analysis *a);
 const char *mt_verdict_name(enum mt_verdict_class c);

@@ -62,7 +62,7 @@ int mt_analyze(struct mt_trace *tr, const struct mt_analysis_opts *opts,
 		return -ENOMEM;
 	}
 	err[0] = 0;
-	if (set_timeline(r, tr)) {
+	if (set_timeline(r, tr) || mt_marks_prepare(r, tr, opts)) {
 		snprintf(err, MT_ERR_LEN, "out of memory while analyzing");
 		mt_replay_free(r);
 		return -ENOMEM;

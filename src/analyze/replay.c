@@ -119,6 +119,12 @@ struct mt_replay {
 	uint64_t *tl_ticks, *tl_bytes, *tl_blocks;
 	size_t tl_n, tl_done;
 
+	/* markers hook: live heap at marker ticks (mt_replay_marks), per-slot at a diff's marks */
+	uint64_t *mk_ticks;
+	struct mt_marks_replay mk;    /* mk.n markers, mk_done of them passed */
+	size_t mk_done, mk_first, mk_second;
+	uint64_t *snap_bytes, *snap_blocks; size_t n_snap;  /* slots' live at mk_first */
+
 	void (*progress)(uint64_t, uint64_t, void *);
 	void *progress_arg;
 	uint64_t total_events;
@@ -497,9 +503,51 @@ static NOINLINE void report_progress(struct mt_replay *r)
 	r->progress(r->seq, r->total_events, r->progress_arg);
 }
 
+/* Diff's first mark: every slot's live figures now (O(slots), twice per replay at most). */
+static NOINLINE void snap_first(struct mt_replay *r)
+{
+	size_t n = r->n_slot ? r->n_slot : 1;
+	r->snap_bytes = malloc(n * sizeof(uint64_t));
+	r->snap_blocks = malloc(n * sizeof(uint64_t));
+	if (!r->snap_bytes || !r->snap_blocks) {
+		r->mk.oom = 1;
+		return;
+	}
+	for (size_t i = 0; i < r->n_slot; i++) {
+		r->snap_bytes[i] = r->slot[i].live_bytes;
+		r->snap_blocks[i] = r->slot[i].live_blocks;
+	}
+	r->n_snap = r->n_slot;
+}
+
+/* Diff's second mark: each slot's change since the first (slots made since started at 0). */
+static NOINLINE void snap_second(struct mt_replay *r)
+{
+	struct mt_marks_replay *m = &r->mk;
+	size_t n = r->n_slot ? r->n_slot : 1;
+	if (m->oom)
+		return;
+	m->node = malloc(n * sizeof(*m->node));
+	m->d_bytes = malloc(n * sizeof(*m->d_bytes));
+	m->d_blocks = malloc(n * sizeof(*m->d_blocks));
+	if (!m->node || !m->d_bytes || !m->d_blocks) {
+		m->oom = 1;
+		return;
+	}
+	for (size_t i = 0; i < r->n_slot; i++) {
+		const struct mt_replay_slot *s = &r->slot[i];
+		int old = i < r->n_snap;
+		m->node[i] = s->node;
+		m->d_bytes[i] = (int64_t)(s->live_bytes - (old ? r->snap_bytes[i] : 0));
+		m->d_blocks[i] = (int64_t)(s->live_blocks - (old ? r->snap_blocks[i] : 0));
+	}
+	m->n_slot = r->n_slot;
+	m->have_diff = 1;
+}
+
 /*
- * The event at `t` comes after one or more sample ticks: those samples saw
- * the live heap as it is now, before this event.
+ * The event at `t` comes after one or more sample or marker ticks: those
+ * saw the live heap as it is now, before this event.
  */
 static NOINLINE void timeline_catch_up(struct mt_replay *r, uint64_t t)
 {
@@ -508,7 +556,18 @@ static NOINLINE void timeline_catch_up(struct mt_replay *r, uint64_t t)
 		r->tl_blocks[r->tl_done] = r->live_blocks;
 		r->tl_done++;
 	}
-	r->next_tick = r->tl_done < r->tl_n ? r->tl_ticks[r->tl_done] : UINT64_MAX;
+	while (r->mk_done < r->mk.n && r->mk_ticks[r->mk_done] < t) {
+		r->mk.bytes[r->mk_done] = r->live_bytes;
+		r->mk.blocks[r->mk_done] = r->live_blocks;
+		if (r->mk_done == r->mk_first)
+			snap_first(r);
+		if (r->mk_done == r->mk_second)
+			snap_second(r);
+		r->mk_done++;
+	}
+	uint64_t a = r->tl_done < r->tl_n ? r->tl_ticks[r->tl_done] : UINT64_MAX;
+	uint64_t b = r->mk_done < r->mk.n ? r->mk_ticks[r->mk_done] : UINT64_MAX;
+	r->next_tick = a < b ? a : b;
 }
 
 static HOT_INLINE int process(struct mt_replay *r, const struct mt_event *ev)
@@ -603,9 +662,44 @@ int mt_replay_timeline(struct mt_replay *r, const uint64_t *ticks, size_t n)
 		return -ENOMEM;
 	memcpy(r->tl_ticks, ticks, n * sizeof(uint64_t));
 	r->tl_n = n;
-	if (n)
-		r->next_tick = ticks[0];
+	timeline_catch_up(r, 0);  /* next_tick: the first sample or marker tick */
 	return 0;
+}
+
+int mt_replay_marks(struct mt_replay *r, const uint64_t *ticks, size_t n,
+                    size_t snap_first_at, size_t snap_second_at)
+{
+	free(r->mk_ticks);
+	free(r->mk.bytes);
+	free(r->mk.blocks);
+	r->mk.n = r->mk_done = 0;
+	r->mk_ticks = malloc((n + 1) * sizeof(uint64_t));
+	r->mk.bytes = calloc(n + 1, sizeof(uint64_t));
+	r->mk.blocks = calloc(n + 1, sizeof(uint64_t));
+	if (!r->mk_ticks || !r->mk.bytes || !r->mk.blocks)
+		return -ENOMEM;
+	memcpy(r->mk_ticks, ticks, n * sizeof(uint64_t));
+	r->mk.n = n;
+	r->mk_first = snap_first_at;
+	r->mk_second = snap_second_at;
+	timeline_catch_up(r, 0);
+	return 0;
+}
+
+/* Frees what the markers hook holds that was not handed over. */
+static void marks_release(struct mt_replay *r)
+{
+	free(r->mk_ticks);
+	free(r->snap_bytes);
+	free(r->snap_blocks);
+	free(r->mk.bytes);
+	free(r->mk.blocks);
+	free(r->mk.node);
+	free(r->mk.d_bytes);
+	free(r->mk.d_blocks);
+	memset(&r->mk, 0, sizeof(r->mk));
+	r->mk_ticks = NULL;
+	r->snap_bytes = r->snap_blocks = NULL;
 }
 
 const char *mt_replay_error(const struct mt_replay *r)
@@ -625,6 +719,7 @@ void mt_replay_free(struct mt_replay *r)
 	free(r->tl_ticks);
 	free(r->tl_bytes);
 	free(r->tl_blocks);
+	marks_release(r);
 	free(r);
 }
 
@@ -681,9 +776,20 @@ int mt_replay_finish(struct mt_replay *r, const struct mt_trace *tr,
 	}
 	struct mt_replay_slot *sl = r->slot;
 	size_t n = r->n_slot, bytes = r->cap_slot * sizeof(struct mt_replay_slot);
-	r->slot = NULL;     /* handed over */
+	struct mt_marks_replay mk = r->mk;
+	memset(&r->mk, 0, sizeof(r->mk));  /* handed over, with the slots */
+	r->slot = NULL;
 	mt_replay_free(r);  /* the live map and the index go before stacks are built */
 	int rc = mt_analysis_fill(a, tr, sl, n, bytes, epoch, last_t, opts, err);
+	if (!rc && tr->n_markers && mt_marks_build(a, tr, &mk, opts)) {
+		snprintf(err, MT_ERR_LEN, "out of memory while analyzing markers");
+		rc = -ENOMEM;
+	}
+	free(mk.bytes);     /* mt_marks_build() frees them too; free(NULL) after it */
+	free(mk.blocks);
+	free(mk.node);
+	free(mk.d_bytes);
+	free(mk.d_blocks);
 	if (rc) {
 		mt_analysis_free(a);
 		return rc;

@@ -599,5 +599,6 @@ void mt_analysis_free(struct mt_analysis *a)
 		free(a->top[k]);
 	free(a->timeline);
 	free(a->verdict);
+	mt_marks_free(a->marks);
 	free(a);
 }

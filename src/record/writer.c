@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -408,6 +409,56 @@ static uint8_t *put_mallinfo(uint8_t *p, unsigned *n)
 	return p;
 }
 
+/*
+ * glibc's malloc_info(3): per-arena free chunks by size, as XML, every
+ * MT_MALLOC_INFO_EVERY samples (it walks every bin of every arena under the
+ * arena's lock, like mallinfo2, so the same back-off applies) and at the
+ * end.  The XML goes into the trace as glibc wrote it; the analyzer parses it.
+ */
+#define MT_MALLOC_INFO_EVERY 10
+
+static unsigned malloc_info_every = MT_MALLOC_INFO_EVERY;
+static unsigned samples_since_info;
+
+static void add_record_parts(uint8_t kind, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+	uint8_t hdr[1 + MT_VARINT_MAX], *p = hdr;
+	*p++ = kind;
+	p = mt_put_varint(p, a_len + b_len);
+	block_add(hdr, (size_t)(p - hdr));
+	block_add(a, a_len);
+	block_add(b, b_len);
+}
+
+static void write_malloc_info(void)
+{
+	char *xml = NULL;
+	size_t len = 0;
+	uint64_t t0 = mono_ns();
+	FILE *f = open_memstream(&xml, &len);  /* its mallocs pass through: mt_depth > 0 here */
+	if (!f)
+		return;
+	malloc_info(0, f);
+	fclose(f);
+	double took_ms = (double)(mono_ns() - t0) / 1e6;
+	if (took_ms > MT_MALLINFO_MAX_SHARE * interval_ms * malloc_info_every && malloc_info_every < 1024)
+		malloc_info_every *= 2;
+	uint8_t head[2 * MT_VARINT_MAX], *p = head;
+	p = mt_put_varint(p, mt_ticks_after());
+	p = mt_put_varint(p, len);
+	if (xml && len <= MT_BLOCK_TARGET)
+		add_record_parts(MT_REC_MALLOC_INFO, head, (size_t)(p - head), (const uint8_t *)xml, len);
+	free(xml);
+}
+
+static void maybe_malloc_info(void)
+{
+	if (!next_is_glibc() || ++samples_since_info < malloc_info_every)
+		return;
+	samples_since_info = 0;
+	write_malloc_info();
+}
+
 /* Finds the process's cgroup memory files: v2 memory.current/max, else v1 usage/limit. */
 static void cgroup_init(void)
 {
@@ -549,6 +600,7 @@ static void periodic(void)
 		last_sample_ns = now;
 		write_sample();
 		measure_busy();
+		maybe_malloc_info();
 		mt_modules_scan();
 	}
 	if (now - last_clock_ns >= (uint64_t)MT_CLOCK_EVERY_MS * 1000000u) {
@@ -666,6 +718,8 @@ void mt_writer_stop(enum mt_end_reason why)
 	mt_modules_scan();
 	drain();
 	write_sample();
+	if (next_is_glibc())
+		write_malloc_info();
 	write_clock();
 	write_stats();
 	uint8_t rec[24], *p = rec;

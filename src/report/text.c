@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include "report/report.h"
+#include "analyze/arenas.h"
 
 #define BAR_WIDTH     30
 #define FILE_COLS     48   /* source paths longer than this keep their tail */
@@ -353,6 +354,17 @@ static void write_timeline(struct tw *w)
 		fprintf(w->f, "non-heap here is RSS minus live heap (allocator statistics unavailable)\n");
 }
 
+/* Per-arena table from the malloc_info snapshot nearest before the mallinfo2 sample p. */
+static void write_malloc_info(struct tw *w, const struct mt_timeline_point *p)
+{
+	const struct mt_malloc_info *mi = mt_arenas_pick(w->a->trace, p->t_ns);
+	struct mt_arenas m;
+	if (!mi || mt_arenas_parse(mi->xml, &m))
+		return;
+	mt_arenas_write(w->f, &m, mi->t_ns, p->threads);
+	mt_arenas_release(&m);
+}
+
 static void write_arenas(struct tw *w)
 {
 	const struct mt_analysis *a = w->a;
@@ -385,6 +397,7 @@ static void write_arenas(struct tw *w)
 		        "free memory\n         is spread inside the arenas; only malloc_trim(0) or "
 		        "fewer arenas give it back\n", mt_fmt_size(b1, p->mi_fordblks),
 		        mt_fmt_size(b2, p->mi_keepcost));
+	write_malloc_info(w, p);
 }
 
 /* ---- allocation functions ----------------------------------------------- */
@@ -636,20 +649,181 @@ static void write_overhead(struct tw *w)
 	        mt_fmt_count(b1, a->n_trie_nodes), mt_fmt_count(b2, a->n_stacks));
 }
 
+/* ---- markers: marks, phases by label, requests, diff -------------------- */
+
+#define MARKS_ROWS   100   /* marks listed; beyond, the first and last half */
+#define LABEL_ROWS   50    /* labels listed, by first occurrence */
+
+static void write_mark_row(struct tw *w, const struct mt_marks *m, size_t rank, size_t i, size_t prev)
+{
+	const struct mt_mark_point *p = &m->pt[i], *q = prev == SIZE_MAX ? NULL : &m->pt[prev];
+	char b1[MT_FMT_LEN], b2[MT_FMT_LEN], b3[MT_FMT_LEN];
+	fprintf(w->f, "%-5zu %-10s %-26.26s %14" PRIu64 " %+14" PRId64 " %12s %12s\n", rank,
+	        mt_fmt_duration(b1, p->t_ns), p->label, p->heap_bytes,
+	        (int64_t)(p->heap_bytes - (q ? q->heap_bytes : 0)),
+	        p->have_rss ? mt_fmt_size(b2, p->rss) : "-",
+	        p->have_rss && q && q->have_rss ? fmt_signed_size(b3, (double)p->rss - (double)q->rss) : "-");
+}
+
+static void write_marks(struct tw *w)
+{
+	const struct mt_marks *m = w->a->marks;
+	if (!m || !m->n_marks)
+		return;
+	section(w->f, "MARKS (live heap when each mark was written; RSS from the nearest sample)");
+	fprintf(w->f, "%-5s %-10s %-26s %14s %14s %12s %12s\n", "mark", "time", "label",
+	        "live bytes", "change", "RSS", "RSS change");
+	size_t rank = 0, prev = SIZE_MAX;
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->pt[i].kind != MT_MK_MARK)
+			continue;
+		rank++;
+		if (m->n_marks <= MARKS_ROWS || rank <= MARKS_ROWS / 2 || rank > m->n_marks - MARKS_ROWS / 2)
+			write_mark_row(w, m, rank, i, prev);
+		else if (rank == MARKS_ROWS / 2 + 1)
+			fprintf(w->f, "...   (%zu marks not shown)\n", m->n_marks - MARKS_ROWS);
+		prev = i;
+	}
+	fprintf(w->f, "marks: %zu; live heap at the end: %" PRIu64 " bytes\n", m->n_marks,
+	        w->a->end_bytes);
+
+	section(w->f, "PHASES BY LABEL (a phase runs from a mark to the next mark, or to the end)");
+	fprintf(w->f, "%-28s %7s %16s %14s %12s %12s %12s\n", "label", "count", "growth/phase",
+	        "total growth", "min", "max", "RSS/phase");
+	for (size_t i = 0; i < m->n_labels && i < LABEL_ROWS; i++) {
+		const struct mt_mark_label *l = &m->labels[i];
+		char b1[MT_FMT_LEN];
+		fprintf(w->f, "%-28.28s %7" PRIu64 " %+16.0f %+14" PRId64 " %+12" PRId64 " %+12" PRId64
+		        " %12s\n", l->label, l->count, (double)l->growth_sum / (double)l->count,
+		        l->growth_sum, l->growth_min, l->growth_max,
+		        l->rss_n ? fmt_signed_size(b1, (double)l->rss_growth_sum / (double)l->rss_n) : "-");
+	}
+	if (m->n_labels > LABEL_ROWS)
+		fprintf(w->f, "... (%zu labels not shown)\n", m->n_labels - LABEL_ROWS);
+	fprintf(w->f, "growth: live-heap bytes from the mark to the next (the whole process's heap)\n");
+}
+
+static void write_request_buckets(struct tw *w, const struct mt_marks *m)
+{
+	char b1[MT_FMT_LEN], b2[MT_FMT_LEN];
+	fprintf(w->f, "%-12s %10s %18s %16s %11s\n", "payload", "requests", "avg heap change",
+	        "avg RSS change", "avg ratio");
+	for (unsigned k = 0; k < MT_HIST_BUCKETS; k++) {
+		const struct mt_req_bucket *b = &m->bucket[k];
+		if (!b->n)
+			continue;
+		pow2_label(b1, mt_hist_upper(k));
+		fprintf(w->f, "%-12s %10" PRIu64 " %+18.1f %16s", b1, b->n, b->heap_sum / (double)b->n,
+		        b->n_rss ? fmt_signed_size(b2, b->rss_sum / (double)b->n_rss) : "-");
+		if (k > 0)
+			fprintf(w->f, " %10.2fx\n", b->ratio_sum / (double)b->n);
+		else
+			fprintf(w->f, " %11s\n", "-");
+	}
+}
+
+static void write_requests(struct tw *w)
+{
+	const struct mt_marks *m = w->a->marks;
+	if (!m || (!m->n_req && !m->req_unmatched))
+		return;
+	section(w->f, "REQUESTS (live-heap change from each request's begin to its end)");
+	fprintf(w->f, "requests: %zu completed", m->n_req);
+	if (m->req_unmatched)
+		fprintf(w->f, ", %" PRIu64 " unmatched (a begin without an end, or an end without a begin)",
+		        m->req_unmatched);
+	fputc('\n', w->f);
+	if (!m->n_req)
+		return;
+	if (m->n_ratio)
+		fprintf(w->f, "retention ratio: avg=%.2fx, min=%.2fx, max=%.2fx payload size "
+		        "(%zu requests with a payload)\n", m->ratio_sum / (double)m->n_ratio,
+		        m->ratio_min, m->ratio_max, m->n_ratio);
+	else
+		fprintf(w->f, "retention ratio: n/a (no request has a payload size)\n");
+	fprintf(w->f, "live-heap change per request: avg=%+.1f, min=%+" PRId64 ", max=%+" PRId64 " bytes\n",
+	        m->heap_sum / (double)m->n_req, m->heap_min, m->heap_max);
+	put_wrapped(w->f, "note: the change is the whole process's live heap over each request's "
+	            "span, so work of other threads in that time counts too (as in any "
+	            "process-wide measure); RSS changes come from the nearest samples, coarser "
+	            "than short requests.", 6);
+	fprintf(w->f, "overlapping: %" PRIu64 " of %zu requests began while another was open\n",
+	        m->n_overlapped, m->n_req);
+	write_request_buckets(w, m);
+}
+
+static void write_diff_mark(struct tw *w, const char *which, const struct mt_mark_point *p)
+{
+	char b1[MT_FMT_LEN], b2[MT_FMT_LEN];
+	fprintf(w->f, "mark %s: '%s' at %s: live heap %" PRIu64 " bytes in %" PRIu64 " blocks, RSS %s\n",
+	        which, p->label, mt_fmt_duration(b1, p->t_ns), p->heap_bytes, p->heap_blocks,
+	        p->have_rss ? mt_fmt_size(b2, p->rss) : "n/a");
+}
+
+static void write_diff(struct tw *w)
+{
+	const struct mt_marks *m = w->a->marks;
+	const struct mt_mark_point *pa = &m->pt[m->diff_a], *pb = &m->pt[m->diff_b];
+	char b1[MT_FMT_LEN], b2[MT_FMT_LEN], b3[MT_FMT_LEN];
+	int64_t heap = (int64_t)(pb->heap_bytes - pa->heap_bytes);
+	int64_t blocks = (int64_t)(pb->heap_blocks - pa->heap_blocks);
+
+	section(w->f, "DIFF BETWEEN MARKS (live heap at each; like tracemalloc's compare_to)");
+	write_diff_mark(w, "A", pa);
+	write_diff_mark(w, "B", pb);
+	fprintf(w->f, "live heap change: %+" PRId64 " bytes, %+" PRId64 " blocks (%s)\n", heap, blocks,
+	        fmt_signed_size(b1, (double)heap));
+	fprintf(w->f, "sum of stack changes: %+" PRId64 " bytes, %+" PRId64 " blocks over %zu stacks "
+	        "(%zu grew by %+" PRId64 ", %zu shrank by %+" PRId64 "): %s\n", m->diff_bytes,
+	        m->diff_blocks, m->n_diff_changed, m->n_diff_grew, m->diff_grew_bytes,
+	        m->n_diff_changed - m->n_diff_grew, m->diff_shrank_bytes,
+	        m->diff_bytes == heap && m->diff_blocks == blocks ? "equals the live heap change"
+	                                                          : "DIFFERS from the live heap change");
+	if (pa->have_rss && pb->have_rss) {
+		int64_t rss = (int64_t)(pb->rss - pa->rss);
+		fprintf(w->f, "RSS change: %+" PRId64 " bytes (%s; samples at %s and %s)\n", rss,
+		        fmt_signed_size(b1, (double)rss), mt_fmt_duration(b2, pa->rss_t_ns),
+		        mt_fmt_duration(b3, pb->rss_t_ns));
+		fprintf(w->f, "RSS change - live heap change: %+" PRId64 " bytes (%s): allocator-held "
+		        "and non-heap memory\n", rss - heap, fmt_signed_size(b1, (double)(rss - heap)));
+	} else {
+		fprintf(w->f, "RSS change: n/a (no RSS samples in the trace)\n");
+	}
+	section(w->f, "TOP STACKS BY GROWTH BETWEEN THE MARKS");
+	if (!m->n_diff_top)
+		fprintf(w->f, "(none grew)\n");
+	for (size_t i = 0; i < m->n_diff_top; i++) {
+		const struct mt_diff_stack *d = &m->diff_top[i];
+		char line[256];
+		snprintf(line, sizeof line, "#%zu  %+" PRId64 " bytes (%s), %+" PRId64 " blocks (%s of the "
+		         "growth)", i + 1, d->bytes, fmt_signed_size(b1, (double)d->bytes), d->blocks,
+		         mt_fmt_percent(b2, (uint64_t)d->bytes, (uint64_t)m->diff_grew_bytes));
+		put_line(w->f, line, MT_REPORT_WIDTH);
+		write_frames(w, d->node);
+	}
+}
+
 static int text_write(const struct mt_analysis *a, FILE *out, const struct mt_report_opts *opts)
 {
 	struct mt_report_opts none = { 0 };
 	struct tw w = { out, a, a->trace, opts ? opts : &none };
 	write_header(&w);
+	if (a->marks && a->marks->have_diff) {  /* report --diff: the diff alone */
+		write_diff(&w);
+		goto flush;
+	}
 	write_verdict(&w);
 	write_timeline(&w);
 	write_arenas(&w);
+	write_marks(&w);
+	write_requests(&w);
 	write_summary(&w);
 	write_functions(&w);
 	for (int k = 0; k < MT_TOP_KINDS; k++)
 		write_top(&w, (enum mt_top_kind)k);
 	write_histogram(&w);
 	write_overhead(&w);
+flush:
 	if (fflush(out) || ferror(out))
 		return errno ? -errno : -EIO;
 	return 0;

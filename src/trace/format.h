@@ -89,6 +89,8 @@ enum mt_rec_kind {
 	                              str label, varint64 arg2 (request payload bytes) */
 	MT_REC_STATS         = 11, /* varint n, n x (varint key, varint64 value): recorder overhead */
 	MT_REC_END           = 12, /* varint64 ticks, varint reason (enum mt_end_reason) */
+	MT_REC_MALLOC_INFO   = 13, /* varint64 ticks, str xml: glibc's malloc_info(3) output,
+	                              per-arena free chunks by size (glibc only) */
 };
 
 enum mt_end_reason {

@@ -203,7 +203,7 @@ struct rd {
 	struct clockfit fit;
 	uint64_t tmin;                   /* smallest tick seen: origin without clocks */
 	uint64_t header_events;          /* sum of the chunk headers' n_events */
-	size_t cap_modules, cap_threads, cap_samples, cap_markers, cap_stats, cap_chunks, cap_nodes;
+	size_t cap_modules, cap_threads, cap_samples, cap_markers, cap_malloc_infos, cap_stats, cap_chunks, cap_nodes;
 	struct cache_slot cache[MT_TRACE_CACHE_BLOCKS];
 	uint64_t cache_clock;
 	uint32_t *by_thread;             /* chunk indices grouped by thread, file order inside */
@@ -649,6 +649,10 @@ static int rec_marker(struct p1 *c, struct in *in)
 		return -EINVAL;
 	if ((r = in_str(in, &m.label)))
 		return r;
+	if (in->p < in->end && in_u64(in, &m.arg2)) {  /* arg2: absent in older traces */
+		free(m.label);
+		return -EINVAL;
+	}
 	r = GROW(tr->markers, tr->n_markers, c->rd->cap_markers, MT_TRACE_MARKERS_MAX);
 	if (r) {
 		free(m.label);
@@ -656,6 +660,26 @@ static int rec_marker(struct p1 *c, struct in *in)
 	}
 	see_tick(c, m.t_ns);
 	tr->markers[tr->n_markers++] = m;
+	return 0;
+}
+
+/* MT_REC_MALLOC_INFO: varint64 ticks, str xml (glibc's malloc_info(3) output). */
+static int rec_malloc_info(struct p1 *c, struct in *in)
+{
+	struct mt_trace *tr = c->tr;
+	struct mt_malloc_info m = {0};
+	int r;
+	if (in_u64(in, &m.t_ns))
+		return -EINVAL;
+	if ((r = in_str(in, &m.xml)))
+		return r;
+	r = GROW(tr->malloc_infos, tr->n_malloc_infos, c->rd->cap_malloc_infos, MT_TRACE_MALLOC_INFOS_MAX);
+	if (r) {
+		free(m.xml);
+		return limit_hit(c, r, "malloc_info records", MT_TRACE_MALLOC_INFOS_MAX);
+	}
+	see_tick(c, m.t_ns);
+	tr->malloc_infos[tr->n_malloc_infos++] = m;
 	return 0;
 }
 
@@ -717,6 +741,7 @@ static const struct rec_kind {
 	[MT_REC_MARKER]        = { "marker", rec_marker },
 	[MT_REC_STATS]         = { "stats", rec_stats },
 	[MT_REC_END]           = { "end", rec_end },
+	[MT_REC_MALLOC_INFO]   = { "malloc_info", rec_malloc_info },
 };
 #define N_REC_KINDS (sizeof rec_kinds / sizeof rec_kinds[0])
 
@@ -975,6 +1000,8 @@ static void times_to_ns(struct mt_trace *tr)
 		tr->samples[i].t_ns = mt_trace_ns(tr, tr->samples[i].t_ns);
 	for (size_t i = 0; i < tr->n_markers; i++)
 		tr->markers[i].t_ns = mt_trace_ns(tr, tr->markers[i].t_ns);
+	for (size_t i = 0; i < tr->n_malloc_infos; i++)
+		tr->malloc_infos[i].t_ns = mt_trace_ns(tr, tr->malloc_infos[i].t_ns);
 	if (tr->ended)
 		tr->end_ns = mt_trace_ns(tr, tr->end_ns);
 }
@@ -1839,6 +1866,9 @@ void mt_trace_close(struct mt_trace *tr)
 	free(tr->threads);
 	free(tr->samples);
 	free(tr->markers);
+	for (size_t i = 0; i < tr->n_malloc_infos; i++)
+		free(tr->malloc_infos[i].xml);
+	free(tr->malloc_infos);
 	free(tr->stats);
 	struct rd *rd = tr->priv;
 	mt_big_free(tr->nodes, rd ? rd->cap_nodes * sizeof *tr->nodes : 0);

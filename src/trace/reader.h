@@ -45,6 +45,7 @@
 #define MT_TRACE_THREADS_MAX  (1u << 20)  /* distinct thread indices */
 #define MT_TRACE_SAMPLES_MAX  (1u << 22)  /* timeline samples */
 #define MT_TRACE_MARKERS_MAX  (1u << 22)  /* markers */
+#define MT_TRACE_MALLOC_INFOS_MAX (1u << 16) /* malloc_info(3) snapshots */
 #define MT_TRACE_KEYS_MAX     1024u       /* keys in one sample; distinct stats keys */
 #define MT_TRACE_ARGS_MAX     (1u << 20)  /* argv entries, and segments of one module */
 #define MT_TRACE_CACHE_BLOCKS 4           /* decompressed blocks replay keeps (8 MiB max each) */
@@ -90,9 +91,17 @@ struct mt_sample {
 struct mt_marker {
 	uint64_t t_ns;
 	uint32_t thread_idx;
-	uint32_t kind;          /* 0 = mark; others reserved for requests */
-	uint64_t arg;
+	uint32_t kind;          /* 0 = mark, 1 = request begin, 2 = request end */
+	uint64_t arg;           /* request id (kinds 1 and 2) */
 	char *label;            /* owned */
+	uint64_t arg2;          /* request begin: payload bytes; 0 when the record has none
+	                           (written after the label, a later minor-version field) */
+};
+
+/* A glibc malloc_info(3) snapshot: per-arena XML, as glibc wrote it. */
+struct mt_malloc_info {
+	uint64_t t_ns;
+	char *xml;              /* owned, NUL-terminated */
 };
 
 /*
@@ -141,6 +150,7 @@ struct mt_trace {
 	struct mt_thread_info *threads; size_t n_threads; /* sorted by idx */
 	struct mt_sample *samples; size_t n_samples;
 	struct mt_marker *markers; size_t n_markers;
+	struct mt_malloc_info *malloc_infos; size_t n_malloc_infos;  /* in time order */
 	struct mt_kv *stats; size_t n_stats;
 
 	struct mt_node *nodes; size_t n_nodes;   /* filled by replay */

@@ -92,15 +92,18 @@ grep -q 'memtriage compare --configs glibc,arena2,jemalloc,mimalloc -- ' <<<"$re
 for lib in $(sed -n 's/^ *LD_PRELOAD=\([^ ]*\) .*/\1/p' <<<"$rem"); do
 	[ -e "$lib" ] || fail "frontend: remedy preloads '$lib', which does not exist"
 done
-# The arena section: mallinfo2's free memory far above what is in use.  The
-# recorder stops sampling mallinfo2 when one call takes over 5 ms, which 48
-# busy arenas on a loaded machine can make happen after the first sample;
-# the verdict then says it used RSS minus live heap.
+# The arena section: mallinfo2's free memory far above what is in use, and
+# the per-arena table from malloc_info.  The recorder halves its mallinfo2
+# rate whenever a call takes more than 2% of the period (48 busy arenas on a
+# loaded machine); with too few samples left the verdict says it used RSS
+# minus live heap instead.
 if grep -q '^GLIBC ARENAS' "$T/frontend.txt"; then
 	arenas=$(section frontend 'GLIBC ARENAS')
 	used=$(bytes "$(sed -n 's/^  in use (uordblks): *//p' <<<"$arenas")")
 	free=$(bytes "$(sed -n 's/^  free in arenas (fordblks): *//p' <<<"$arenas")")
 	echo "  frontend: arenas: in use $used bytes, free $free bytes"
+	grep -q '^per arena (malloc_info at .*: [0-9]* arenas for [0-9]* threads' <<<"$arenas" ||
+		fail "frontend: no per-arena table from malloc_info in the arena section"
 	if grep -q '^allocator statistics unavailable' "$T/frontend.txt"; then
 		echo "  frontend: mallinfo2 sampling stopped early; evidence from RSS minus live heap"
 	else
