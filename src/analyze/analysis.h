@@ -124,6 +124,7 @@ struct mt_timeline_point {
 	uint64_t threads;                              /* 0 when absent */
 	uint64_t recorder;                             /* recorder's own bytes (0 when absent) */
 	uint64_t heap_bytes, heap_blocks;
+	uint64_t alloc_calls, alloc_bytes;             /* cumulative since the start (with the heap) */
 	int have_heap, have_mi;
 	uint64_t mi_arena, mi_ordblks, mi_hblks, mi_hblkhd, mi_uordblks, mi_fordblks, mi_keepcost;
 	uint64_t mi_age_ns;                            /* age of the mallinfo sample used */
@@ -435,8 +436,13 @@ int mt_replay_timeline(struct mt_replay *r, const uint64_t *ticks, size_t n);
  * recorded at them (heap_bytes/heap_blocks[0..n_heap), NULL when the
  * replay had no timeline hook); 0 or -ENOMEM.  timeline.c.
  */
-int mt_timeline_build(struct mt_analysis *a, const struct mt_trace *tr,
-                      const uint64_t *heap_bytes, const uint64_t *heap_blocks, size_t n_heap);
+/* What the replay saw at each sample tick, arrays of n (NULL pointers when n is 0). */
+struct mt_tl_heap {
+	const uint64_t *bytes, *blocks;   /* live heap */
+	const uint64_t *calls, *abytes;   /* allocation calls and bytes allocated so far */
+	size_t n;
+};
+int mt_timeline_build(struct mt_analysis *a, const struct mt_trace *tr, const struct mt_tl_heap *h);
 /*
  * Markers hook of the replay, like mt_replay_timeline: the live heap at
  * each of n marker times in ticks (sorted).  At index snap_first the

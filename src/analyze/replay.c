@@ -116,7 +116,7 @@ struct mt_replay {
 
 	/* timeline hook: live heap at sample ticks (mt_replay_timeline) */
 	uint64_t next_tick;           /* tl_ticks[tl_done], UINT64_MAX when none is pending */
-	uint64_t *tl_ticks, *tl_bytes, *tl_blocks;
+	uint64_t *tl_ticks, *tl_bytes, *tl_blocks, *tl_calls, *tl_abytes;
 	size_t tl_n, tl_done;
 
 	/* markers hook: live heap at marker ticks (mt_replay_marks), per-slot at a diff's marks */
@@ -554,6 +554,11 @@ static NOINLINE void timeline_catch_up(struct mt_replay *r, uint64_t t)
 	while (r->tl_done < r->tl_n && r->tl_ticks[r->tl_done] < t) {
 		r->tl_bytes[r->tl_done] = r->live_bytes;
 		r->tl_blocks[r->tl_done] = r->live_blocks;
+		uint64_t calls = 0;
+		for (unsigned f = 0; f < MT_N_ALLOC_FUNCS; f++)
+			calls += r->calls[f];
+		r->tl_calls[r->tl_done] = calls;
+		r->tl_abytes[r->tl_done] = r->bytes;
 		r->tl_done++;
 	}
 	while (r->mk_done < r->mk.n && r->mk_ticks[r->mk_done] < t) {
@@ -653,12 +658,16 @@ int mt_replay_timeline(struct mt_replay *r, const uint64_t *ticks, size_t n)
 	free(r->tl_ticks);
 	free(r->tl_bytes);
 	free(r->tl_blocks);
+	free(r->tl_calls);
+	free(r->tl_abytes);
 	r->tl_n = r->tl_done = 0;
 	r->next_tick = UINT64_MAX;
 	r->tl_ticks = malloc((n + 1) * sizeof(uint64_t));
 	r->tl_bytes = calloc(n + 1, sizeof(uint64_t));
 	r->tl_blocks = calloc(n + 1, sizeof(uint64_t));
-	if (!r->tl_ticks || !r->tl_bytes || !r->tl_blocks)
+	r->tl_calls = calloc(n + 1, sizeof(uint64_t));
+	r->tl_abytes = calloc(n + 1, sizeof(uint64_t));
+	if (!r->tl_ticks || !r->tl_bytes || !r->tl_blocks || !r->tl_calls || !r->tl_abytes)
 		return -ENOMEM;
 	memcpy(r->tl_ticks, ticks, n * sizeof(uint64_t));
 	r->tl_n = n;
@@ -719,6 +728,8 @@ void mt_replay_free(struct mt_replay *r)
 	free(r->tl_ticks);
 	free(r->tl_bytes);
 	free(r->tl_blocks);
+	free(r->tl_calls);
+	free(r->tl_abytes);
 	marks_release(r);
 	free(r);
 }
@@ -768,7 +779,8 @@ int mt_replay_finish(struct mt_replay *r, const struct mt_trace *tr,
 	uint64_t last_t = r->last_t;
 	uint32_t epoch = r->epoch;
 	timeline_catch_up(r, UINT64_MAX);  /* samples after the last event: the final heap */
-	if (mt_timeline_build(a, tr, r->tl_n ? r->tl_bytes : NULL, r->tl_blocks, r->tl_n)) {
+	struct mt_tl_heap h = { r->tl_bytes, r->tl_blocks, r->tl_calls, r->tl_abytes, r->tl_n };
+	if (mt_timeline_build(a, tr, &h)) {
 		snprintf(err, MT_ERR_LEN, "out of memory while analyzing");
 		mt_replay_free(r);
 		mt_analysis_free(a);

@@ -94,9 +94,10 @@ static void derive(struct mt_timeline_point *p)
 	}
 }
 
-int mt_timeline_build(struct mt_analysis *a, const struct mt_trace *tr,
-                      const uint64_t *heap_bytes, const uint64_t *heap_blocks, size_t n_heap)
+int mt_timeline_build(struct mt_analysis *a, const struct mt_trace *tr, const struct mt_tl_heap *h)
 {
+	const uint64_t *heap_bytes = h->n ? h->bytes : NULL;
+	size_t n_heap = h->n;
 	struct mi_state mi = { 0 };
 	size_t n = 0;
 	a->timeline = calloc(tr->n_samples + 1, sizeof(*a->timeline));
@@ -113,7 +114,7 @@ int mt_timeline_build(struct mt_analysis *a, const struct mt_trace *tr,
 			mi.heap = mi.have_heap ? heap_bytes[i] : 0;
 		}
 		if (!rss)
-			continue;   /* mallinfo-only or trim-probe sample: no point of its own */   /* mallinfo-only or trim-probe sample: no point of its own */
+			continue;   /* mallinfo-only or trim-probe sample: no point of its own */
 		if (p->recorder)
 			recorder = p->recorder;
 		else
@@ -121,7 +122,9 @@ int mt_timeline_build(struct mt_analysis *a, const struct mt_trace *tr,
 		if (heap_bytes && i < n_heap) {
 			p->have_heap = 1;
 			p->heap_bytes = heap_bytes[i];
-			p->heap_blocks = heap_blocks[i];
+			p->heap_blocks = h->blocks[i];
+			p->alloc_calls = h->calls[i];
+			p->alloc_bytes = h->abytes[i];
 		}
 		attach_mallinfo(p, &mi);
 		derive(p);

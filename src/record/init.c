@@ -126,6 +126,7 @@ __attribute__((constructor)) static void mt_ctor(void)
 	unsetenv("MEMTRIAGE_TRIM_PROBE");
 	if (mt_state == MT_RECORDING && !writer_started) {
 		writer_started = 1;
+		mt_writer_detect_allocator();
 		mt_modules_scan();
 		if (mt_writer_start() < 0)
 			mt_diag("cannot start the writer thread; writing at exit only", NULL);

@@ -25,6 +25,8 @@ static void marker(enum mt_marker_kind kind, uint64_t arg, uint64_t arg2, const 
 	p = mt_put_str(p, label ? label : "", MT_LABEL_MAX);
 	p = mt_put_varint(p, arg2);
 	mt_writer_record(MT_REC_MARKER, rec, (size_t)(p - rec));
+	if (kind == MT_MARK)
+		mt_writer_malloc_info_now();  /* the arenas at each phase boundary */
 	if (mt_trim_probe == 2 && kind == MT_MARK) {
 		mt_depth++;  /* malloc_trim's own work is not the program's */
 		mt_writer_trim_probe();

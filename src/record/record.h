@@ -140,6 +140,10 @@ void mt_writer_stop(enum mt_end_reason why);     /* drains, writes STATS+END, cl
 void mt_writer_lock(void);                       /* around fork */
 void mt_writer_unlock(void);
 void mt_writer_child_reset(void);                /* in a fork child: forget the file */
+/* Finds whether the next allocator is glibc's (mallinfo2, malloc_info, trim); once, from the constructor. */
+void mt_writer_detect_allocator(void);
+/* A malloc_info(3) snapshot now, from any thread (glibc only; markers). */
+void mt_writer_malloc_info_now(void);
 /* malloc_trim(0) with RSS before and after, as a sample record (glibc only). */
 void mt_writer_trim_probe(void);
 

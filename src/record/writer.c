@@ -374,15 +374,25 @@ static int glibc_next = -1;   /* -1 unknown, 0 no, 1 yes */
 static uint64_t last_mallinfo_ns;
 static char cg_current[256], cg_max[256];  /* cgroup files, "" when none */
 
-/* Decided once, on the writer thread; unknown (-1) reads as "no". */
+/*
+ * Decided once, by mt_writer_detect_allocator() from the recorder's
+ * constructor (dlopen is unsafe inside malloc and during exit); unknown
+ * (-1) reads as "no".
+ */
+void mt_writer_detect_allocator(void)
+{
+	if (glibc_next >= 0)
+		return;
+	mt_depth++;
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	glibc_next = libc && dlsym(libc, "malloc") == (void *)mt_real.malloc;
+	if (libc)
+		dlclose(libc);
+	mt_depth--;
+}
+
 static int next_is_glibc(void)
 {
-	if (glibc_next < 0 && pthread_equal(pthread_self(), writer_thread)) {
-		void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-		glibc_next = libc && dlsym(libc, "malloc") == (void *)mt_real.malloc;
-		if (libc)
-			dlclose(libc);
-	}
 	return glibc_next > 0;
 }
 
@@ -449,6 +459,35 @@ static void write_malloc_info(void)
 	if (xml && len <= MT_BLOCK_TARGET)
 		add_record_parts(MT_REC_MALLOC_INFO, head, (size_t)(p - head), (const uint8_t *)xml, len);
 	free(xml);
+}
+
+/*
+ * A malloc_info snapshot taken on the calling thread (a marker), handed over
+ * as a small record; one too big for the side buffer (hundreds of arenas)
+ * is skipped, the writer's periodic snapshots still cover the run.
+ */
+void mt_writer_malloc_info_now(void)
+{
+	if (!next_is_glibc())
+		return;
+	char *xml = NULL;
+	size_t len = 0;
+	mt_depth++;
+	FILE *f = open_memstream(&xml, &len);
+	if (f) {
+		malloc_info(0, f);
+		fclose(f);
+		uint8_t *rec = xml && len < MT_SIDE_BYTES / 2 ? mt_mem_alloc(len + 2 * MT_VARINT_MAX) : NULL;
+		if (rec) {
+			uint8_t *p = mt_put_varint(rec, mt_ticks_after());
+			p = mt_put_varint(p, len);
+			memcpy(p, xml, len);
+			mt_writer_record(MT_REC_MALLOC_INFO, rec, (size_t)(p + len - rec));
+			mt_mem_free(rec, len + 2 * MT_VARINT_MAX);
+		}
+	}
+	free(xml);
+	mt_depth--;
 }
 
 static void maybe_malloc_info(void)
@@ -614,7 +653,6 @@ static void periodic(void)
 static void *writer_main(void *arg)
 {
 	mt_depth++;  /* nothing this thread allocates is the program's */
-	next_is_glibc();  /* decided here: dlopen is unsafe inside malloc and during exit */
 	drain();
 	block_close();  /* the module list, at once */
 	pthread_mutex_lock(&wlock);
