@@ -64,6 +64,9 @@
 #define MT_V_GROWTH_RATIO        0.10      /* rise over the window / the window's mean level */
 #define MT_V_RISE_FLOOR          1048576.0 /* bytes: 1 MiB over the window */
 #define MT_V_NONHEAP_FLOOR       (4.0 * 1048576)     /* bytes: non-heap rise worth naming */
+/* without allocator statistics: an excess rise above this many times the peak live heap is
+   more than an allocator's arenas could hold free (each holds at most what was live in it) */
+#define MT_V_NONHEAP_PEAK_RATIO  8.0
 #define MT_V_FREE_RATIO          1.0       /* allocator-held free / live heap: utilization <= 50% */
 #define MT_V_FREE_FLOOR          (32.0 * 1048576)    /* bytes held free: worth a tuning change */
 #define MT_V_PLATEAU_MIN_FRACTION 0.3      /* of the points: a level held this long is a plateau */
@@ -141,9 +144,19 @@ static int move_of(const struct mt_analysis *a, size_t first, size_t end, enum f
 		rc = -ENOMEM;
 		goto out;
 	}
+	/*
+	 * Non-heap = RSS - footprint, with the footprint from mallinfo2: between
+	 * two mallinfo2 samples it is extrapolated, and the error swings the
+	 * difference by tens of MiB on a busy heap.  So non-heap is judged on
+	 * points with a mallinfo2 sample of their own, when there are enough.
+	 */
+	size_t fresh = 0;
+	for (size_t i = first; f == F_NONHEAP && need_mi && i < end; i++)
+		fresh += a->timeline[i].have_heap && a->timeline[i].have_mi && !a->timeline[i].mi_age_ns;
+	int fresh_only = fresh >= MT_V_MIN_POINTS;
 	for (size_t i = first; i < end; i++) {
 		const struct mt_timeline_point *p = &a->timeline[i];
-		if (!p->have_heap || (need_mi && !p->have_mi))
+		if (!p->have_heap || (need_mi && !p->have_mi) || (fresh_only && p->mi_age_ns))
 			continue;
 		t[k] = p->t_ns;
 		v[k++] = field_of(p, f, need_mi);
@@ -177,6 +190,7 @@ struct judge {
 	size_t w0, w1;            /* the window: points [w0, w1) */
 	struct move heap, rss, nonheap, freem;
 	int heap_grows, nonheap_grows, retains, plateau;
+	int nonheap_beyond_alloc;  /* no allocator statistics, and the excess outgrew any arena */
 	size_t ev_heap, ev_nonheap, ev_free, ev_plateau;   /* first evidence index of each rule */
 	struct mt_phases ph;
 	int have_ph;
@@ -245,8 +259,20 @@ static void rule_nonheap(struct judge *j)
 	ev_add(v, "non-heap rise after warm-up / mean RSS", j->rss.mean > 0 ?
 	       j->nonheap.rise / j->rss.mean : 0, ">=", MT_V_GROWTH_RATIO, MT_U_RATIO);
 	ev_add(v, "non-heap rise after warm-up", j->nonheap.rise, ">=", MT_V_NONHEAP_FLOOR, MT_U_BYTES);
-	/* without mallinfo2 the excess holds both parts: growth there is judged as retention */
-	j->nonheap_grows = !j->heap_grows && v->allocator_stats && ev_all(v, j->ev_nonheap, 3);
+	if (v->allocator_stats) {
+		j->nonheap_grows = !j->heap_grows && ev_all(v, j->ev_nonheap, 3);
+		return;
+	}
+	/*
+	 * Without mallinfo2 the excess holds both the allocator's free memory and
+	 * non-heap memory.  An allocator can only hold free what was live once:
+	 * its free memory stays within a few arenas' worth of the peak live heap.
+	 * A rise far beyond that (MT_V_NONHEAP_PEAK_RATIO x the peak) is non-heap.
+	 */
+	ev_add(v, "RSS - live heap rise / peak live heap (no allocator statistics)",
+	       j->a->peak_bytes ? j->nonheap.rise / (double)j->a->peak_bytes : 0, ">=",
+	       MT_V_NONHEAP_PEAK_RATIO, MT_U_RATIO);
+	j->nonheap_grows = j->nonheap_beyond_alloc = !j->heap_grows && ev_all(v, j->ev_nonheap, 4);
 }
 
 static void rule_retention(struct judge *j)
@@ -531,9 +557,12 @@ static void decide(struct judge *j)
 	if (j->heap_grows) {
 		v->cls = MT_V_LIVE_HEAP_GROWTH;
 		margin = ev_margin(v, j->ev_heap, 4);
-	} else if (j->nonheap_grows && (!j->retains || j->nonheap.rise > j->freem.rise)) {
+	} else if (j->nonheap_grows &&
+	           (!j->retains || j->nonheap_beyond_alloc || j->nonheap.rise > j->freem.rise)) {
 		v->cls = MT_V_NON_HEAP_GROWTH;
-		margin = ev_margin(v, j->ev_nonheap, 3);
+		margin = ev_margin(v, j->ev_nonheap, v->allocator_stats ? 3 : 4);
+		if (!v->allocator_stats && margin > MT_V_CONF_HIGH)
+			margin = MT_V_CONF_MEDIUM;
 	} else if (j->retains) {
 		v->cls = MT_V_ALLOC_RETENTION;
 		margin = ev_margin(v, j->ev_free, 2);
