@@ -359,19 +359,17 @@ static void write_clock(void)
 /*
  * mallinfo2() means something only when the next allocator is glibc's: then
  * mt_real.malloc is libc.so.6's own malloc.  It locks each arena in turn and
- * walks its bins (glibc malloc/malloc.c, int_mallinfo), stalling the
- * program's allocations in that arena meanwhile; with dozens of arenas and
- * many free chunks one call can take milliseconds.  So it runs with every
- * sample at first, and a call that takes more than MT_MALLINFO_MAX_SHARE of
- * the period doubles the period (up to MT_MALLINFO_EVERY_MAX_MS): the stall
- * stays under that share of the run.
+ * walks every free chunk in its bins (glibc malloc/malloc.c, int_mallinfo),
+ * stalling the program's allocations in that arena meanwhile: 0.9 ms with 16
+ * busy arenas, tens of ms on a heap with millions of free chunks (bigtree).
+ * So after a call that took T, the next waits at least T / MT_MALLINFO_MAX_SHARE
+ * (and never less than one sample interval): the stall stays under that share
+ * of the run.  malloc_info(3) walks the same lists and follows the same rule.
  */
-#define MT_MALLINFO_MAX_SHARE    0.02
-#define MT_MALLINFO_EVERY_MAX_MS 16000
+#define MT_MALLINFO_MAX_SHARE 0.02
 
-static unsigned mallinfo_every_ms;  /* 0: the sample interval */
+static uint64_t mallinfo_next_ns, malloc_info_next_ns;  /* earliest next call */
 static int glibc_next = -1;   /* -1 unknown, 0 no, 1 yes */
-static uint64_t last_mallinfo_ns;
 static char cg_current[256], cg_max[256];  /* cgroup files, "" when none */
 
 /*
@@ -399,16 +397,10 @@ static int next_is_glibc(void)
 static uint8_t *put_mallinfo(uint8_t *p, unsigned *n)
 {
 	uint64_t now = mono_ns();
-	if (!mallinfo_every_ms)
-		mallinfo_every_ms = interval_ms;
-	/* 1 ms of slack: samples come every interval_ms, give or take the wake-up */
-	if (!next_is_glibc() || now - last_mallinfo_ns + 1000000u < (uint64_t)mallinfo_every_ms * 1000000u)
+	if (!next_is_glibc() || now < mallinfo_next_ns)
 		return p;
-	last_mallinfo_ns = now;
 	struct mallinfo2 mi = mallinfo2();
-	double took_ms = (double)(mono_ns() - now) / 1e6;
-	if (took_ms > MT_MALLINFO_MAX_SHARE * mallinfo_every_ms && mallinfo_every_ms < MT_MALLINFO_EVERY_MAX_MS)
-		mallinfo_every_ms *= 2;
+	mallinfo_next_ns = now + (uint64_t)((double)(mono_ns() - now) / MT_MALLINFO_MAX_SHARE);
 	static const uint32_t keys[] = { MT_S_MI_ARENA, MT_S_MI_ORDBLKS, MT_S_MI_HBLKS, MT_S_MI_HBLKHD,
 	                                 MT_S_MI_UORDBLKS, MT_S_MI_FORDBLKS, MT_S_MI_KEEPCOST };
 	const size_t vals[] = { mi.arena, mi.ordblks, mi.hblks, mi.hblkhd, mi.uordblks, mi.fordblks,
@@ -427,7 +419,6 @@ static uint8_t *put_mallinfo(uint8_t *p, unsigned *n)
  */
 #define MT_MALLOC_INFO_EVERY 10
 
-static unsigned malloc_info_every = MT_MALLOC_INFO_EVERY;
 static unsigned samples_since_info;
 
 static void add_record_parts(uint8_t kind, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
@@ -450,9 +441,9 @@ static void write_malloc_info(void)
 		return;
 	malloc_info(0, f);
 	fclose(f);
-	double took_ms = (double)(mono_ns() - t0) / 1e6;
-	if (took_ms > MT_MALLINFO_MAX_SHARE * interval_ms * malloc_info_every && malloc_info_every < 1024)
-		malloc_info_every *= 2;
+	__atomic_store_n(&malloc_info_next_ns,
+	                 t0 + (uint64_t)((double)(mono_ns() - t0) / MT_MALLINFO_MAX_SHARE),
+	                 __ATOMIC_RELAXED);
 	uint8_t head[2 * MT_VARINT_MAX], *p = head;
 	p = mt_put_varint(p, mt_ticks_after());
 	p = mt_put_varint(p, len);
@@ -468,8 +459,9 @@ static void write_malloc_info(void)
  */
 void mt_writer_malloc_info_now(void)
 {
-	if (!next_is_glibc())
-		return;
+	uint64_t t0 = mono_ns();
+	if (!next_is_glibc() || t0 < __atomic_load_n(&malloc_info_next_ns, __ATOMIC_RELAXED))
+		return;  /* the throttle of the periodic snapshots applies to marks too */
 	char *xml = NULL;
 	size_t len = 0;
 	mt_depth++;
@@ -477,6 +469,9 @@ void mt_writer_malloc_info_now(void)
 	if (f) {
 		malloc_info(0, f);
 		fclose(f);
+		__atomic_store_n(&malloc_info_next_ns,
+		                 t0 + (uint64_t)((double)(mono_ns() - t0) / MT_MALLINFO_MAX_SHARE),
+		                 __ATOMIC_RELAXED);
 		uint8_t *rec = xml && len < MT_SIDE_BYTES / 2 ? mt_mem_alloc(len + 2 * MT_VARINT_MAX) : NULL;
 		if (rec) {
 			uint8_t *p = mt_put_varint(rec, mt_ticks_after());
@@ -492,7 +487,8 @@ void mt_writer_malloc_info_now(void)
 
 static void maybe_malloc_info(void)
 {
-	if (!next_is_glibc() || ++samples_since_info < malloc_info_every)
+	if (!next_is_glibc() || ++samples_since_info < MT_MALLOC_INFO_EVERY ||
+	    mono_ns() < __atomic_load_n(&malloc_info_next_ns, __ATOMIC_RELAXED))
 		return;
 	samples_since_info = 0;
 	write_malloc_info();
