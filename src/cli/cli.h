@@ -25,6 +25,15 @@
 #define MT_EXIT_NOEXEC  127   /* like the shell: the command was not found */
 #define MT_EXIT_NOPERM  126   /* like the shell: found but could not be executed */
 
+/*
+ * Starting a command (run, watch): the child writes its exec errno into a
+ * close-on-exec pipe.  mt_exec_error() reads it from the parent's end and
+ * closes it: the errno, or 0 when exec succeeded (EOF).  mt_exec_status()
+ * maps that errno to the shell's exit status: 127 not found, 126 otherwise.
+ */
+int mt_exec_error(int fd);
+int mt_exec_status(int err);
+
 struct mt_cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);

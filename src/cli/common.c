@@ -159,3 +159,19 @@ int mt_write_report(const char *path, const struct mt_reporter *rep, unsigned to
 	mt_trace_close(tr);
 	return rc ? MT_EXIT_FAIL : MT_EXIT_OK;
 }
+
+int mt_exec_error(int fd)
+{
+	int e = 0;
+	ssize_t n;
+	do
+		n = read(fd, &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	return n == (ssize_t)sizeof(e) ? e : 0;
+}
+
+int mt_exec_status(int err)
+{
+	return err == ENOENT || err == ENOTDIR ? MT_EXIT_NOEXEC : MT_EXIT_NOPERM;
+}

@@ -231,18 +231,6 @@ static void set_handler(int sig, void (*fn)(int))
 	sigaction(sig, &sa, NULL);
 }
 
-/* errno the child sent when exec failed, or 0 when exec succeeded. */
-static int exec_error(int fd)
-{
-	int e = 0;
-	ssize_t n;
-	do
-		n = read(fd, &e, sizeof(e));
-	while (n < 0 && errno == EINTR);
-	close(fd);
-	return n == (ssize_t)sizeof(e) ? e : 0;
-}
-
 /* Waits for the child; returns its exit status in the shell's convention. */
 static int wait_child(pid_t pid, const char *cmd)
 {
@@ -302,7 +290,7 @@ static int spawn(const struct run_args *ra, const char *lib, pid_t *pid_out)
 	set_handler(SIGHUP, forward);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 
-	int e = exec_error(fds[0]);
+	int e = mt_exec_error(fds[0]);
 	int status = wait_child(pid, ra->cmd[0]);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGQUIT, SIG_DFL);
@@ -312,7 +300,7 @@ static int spawn(const struct run_args *ra, const char *lib, pid_t *pid_out)
 		mt_error("cannot run '%s': %s", ra->cmd[0], strerror(e));
 		*pid_out = 0;
 		/* the shell's convention: 127 not found, 126 found but not executable */
-		return e == ENOENT || e == ENOTDIR ? MT_EXIT_NOEXEC : MT_EXIT_NOPERM;
+		return mt_exec_status(e);
 	}
 	return status;
 }

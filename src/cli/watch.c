@@ -441,18 +441,6 @@ static void __attribute__((noreturn)) exec_child(char **cmd, int fd, const sigse
 	_exit(MT_EXIT_NOEXEC);
 }
 
-/* errno the child sent when exec failed, or 0 when exec succeeded. */
-static int exec_error(int fd)
-{
-	int e = 0;
-	ssize_t n;
-	do
-		n = read(fd, &e, sizeof(e));
-	while (n < 0 && errno == EINTR);
-	close(fd);
-	return n == (ssize_t)sizeof(e) ? e : 0;
-}
-
 /* Starts the command; returns 0, or an exit status after reporting why it could not. */
 static int spawn(struct watcher *w, sigset_t *old)
 {
@@ -479,14 +467,14 @@ static int spawn(struct watcher *w, sigset_t *old)
 		return MT_EXIT_FAIL;
 	}
 	w->child = pid;
-	int e = exec_error(fds[0]);
+	int e = mt_exec_error(fds[0]);
 	if (!e)
 		return 0;
 	while (!try_reap(w))
 		wait_signal(w, mono_ns() + 10 * NS_PER_MS);
 	mt_error("cannot run '%s': %s", cmd[0], strerror(e));
 	/* the shell's convention: 127 not found, 126 found but not executable */
-	return e == ENOENT || e == ENOTDIR ? MT_EXIT_NOEXEC : MT_EXIT_NOPERM;
+	return mt_exec_status(e);
 }
 
 /* Waits for the command to exit, until `deadline` (0: for good), forwarding signals. */
