@@ -16,11 +16,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 # rec NAME ARGS...: `memtriage run --interval 20` of `memtriage sim ARGS...`.
+RUN_OPTS=${RUN_OPTS:-}
 rec()
 {
 	local name="$1" rc=0
 	shift
-	"$MT" run --interval 20 -o "$T/$name.trace" --report "$T/$name.txt" -- "$MT" sim "$@" \
+	"$MT" run --interval 20 $RUN_OPTS -o "$T/$name.trace" --report "$T/$name.txt" -- "$MT" sim "$@" \
 		>"$T/$name.out" 2>"$T/$name.err" || rc=$?
 	[ "$rc" = 0 ] && [ -s "$T/$name.txt" ] || {
 		cat "$T/$name.err" >&2
@@ -79,13 +80,16 @@ section nonheap REMEDIES | grep -q '^1\. threads: ' || fail "nonheap: no thread 
 # ---- frontend: allocator retention --------------------------------------------
 # MALLOC_ARENA_MAX=16, as in sim.sh: glibc's default (8 x cores) would make
 # the result depend on the machine.
-MALLOC_ARENA_MAX=16 rec frontend frontend --concurrency 48 --payload 200K
+MALLOC_ARENA_MAX=16 RUN_OPTS=--trim-probe rec frontend frontend --concurrency 48 --payload 200K
 expect_verdict frontend "ALLOCATOR RETENTION (fragmentation)"
 rem=$(section frontend REMEDIES)
 grep -q '^1\. .*arenas' <<<"$rem" || fail "frontend: MALLOC_ARENA_MAX is not the first remedy: $rem"
 grep -q 'export MALLOC_ARENA_MAX=2' <<<"$rem" || fail "frontend: no MALLOC_ARENA_MAX=2 line: $rem"
 grep -q 'name: MALLOC_ARENA_MAX' <<<"$rem" || fail "frontend: no Kubernetes env snippet: $rem"
 grep -q '^2\. call malloc_trim(0)' <<<"$rem" || fail "frontend: malloc_trim is not remedy 2: $rem"
+# the trim probe's measurement: what malloc_trim(0) gave back at exit
+grep -Eq 'the trim probe gave back [0-9.]+ [KMG]iB' <<<"$rem" ||
+	fail "frontend: the malloc_trim remedy does not quote the trim probe: $rem"
 grep -q 'memtriage compare --configs glibc,arena2,jemalloc,mimalloc -- ' <<<"$rem" ||
 	fail "frontend: no compare line: $rem"
 # An allocator is suggested only when it is installed.
