@@ -40,7 +40,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
 demo: build
-	./$(BUILD)/memtriage run -o $(BUILD)/demo.trace -- ./$(BUILD)/memtriage sim frontend
+	./$(BUILD)/memtriage run --trim-probe -o $(BUILD)/demo.trace -- ./$(BUILD)/memtriage sim frontend
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 1
