@@ -13,6 +13,7 @@ static const struct mt_cmd commands[] = {
 	{ "report", mt_cmd_report, "analyze a trace and print a report" },
 	{ "sim",    mt_cmd_sim,    "run a built-in workload with known memory behaviour" },
 	{ "watch",  mt_cmd_watch,  "sample a process's memory from /proc: growing, or a plateau?" },
+	{ "guard",  mt_cmd_guard,  "run a command, restart it when its RSS passes a limit" },
 	{ "help",   cmd_help,      "show the help of a command" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
