@@ -44,6 +44,7 @@ int mt_cmd_run(int argc, char **argv);
 int mt_cmd_report(int argc, char **argv);
 int mt_cmd_watch(int argc, char **argv);
 int mt_cmd_guard(int argc, char **argv);
+int mt_cmd_compare(int argc, char **argv);
 
 /* "memtriage: " + message + newline on stderr. */
 void mt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

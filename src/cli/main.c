@@ -14,6 +14,7 @@ static const struct mt_cmd commands[] = {
 	{ "sim",    mt_cmd_sim,    "run a built-in workload with known memory behaviour" },
 	{ "watch",  mt_cmd_watch,  "sample a process's memory from /proc: growing, or a plateau?" },
 	{ "guard",  mt_cmd_guard,  "run a command, restart it when its RSS passes a limit" },
+	{ "compare", mt_cmd_compare, "run a command under several allocators, compare their RSS" },
 	{ "help",   cmd_help,      "show the help of a command" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
