@@ -147,13 +147,12 @@ static int move_of(const struct mt_analysis *a, size_t first, size_t end, enum f
 	/*
 	 * Non-heap = RSS - footprint, with the footprint from mallinfo2: between
 	 * two mallinfo2 samples it is extrapolated, and the error swings the
-	 * difference by tens of MiB on a busy heap.  So non-heap is judged on
-	 * points with a mallinfo2 sample of their own, when there are enough.
+	 * difference by tens of MiB on a busy heap (a 103 MiB false rise was
+	 * seen on the frontend when slow mallinfo2 calls spaced the samples out).
+	 * So non-heap is judged only on points with a mallinfo2 sample of their
+	 * own; with fewer than 3 there is no non-heap evidence.
 	 */
-	size_t fresh = 0;
-	for (size_t i = first; f == F_NONHEAP && need_mi && i < end; i++)
-		fresh += a->timeline[i].have_heap && a->timeline[i].have_mi && !a->timeline[i].mi_age_ns;
-	int fresh_only = fresh >= MT_V_MIN_POINTS;
+	int fresh_only = f == F_NONHEAP && need_mi;
 	for (size_t i = first; i < end; i++) {
 		const struct mt_timeline_point *p = &a->timeline[i];
 		if (!p->have_heap || (need_mi && !p->have_mi) || (fresh_only && p->mi_age_ns))
