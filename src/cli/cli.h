@@ -15,7 +15,9 @@
 #ifndef MT_CLI_CLI_H
 #define MT_CLI_CLI_H
 
+#include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include "report/report.h"
 
@@ -33,6 +35,23 @@
  */
 int mt_exec_error(int fd);
 int mt_exec_status(int err);
+
+/* CLOCK_MONOTONIC in ns. */
+uint64_t mt_mono_ns(void);
+
+/*
+ * Waits for a signal of `sigs` (blocked by the caller) until `deadline`
+ * (mt_mono_ns() time; 0: forever); returns the signal, or 0 at the deadline.
+ */
+int mt_wait_signal(const sigset_t *sigs, uint64_t deadline);
+
+/*
+ * Parses a duration: "50ms", "1.5s", "10m", "2h", "3" (seconds), into ns
+ * within [lo, hi].  Returns 0, or -1 after a one-line usage error naming
+ * the command `cmd` and option `opt`.
+ */
+int mt_parse_duration(const char *cmd, const char *opt, const char *s, uint64_t lo, uint64_t hi,
+                      uint64_t *out);
 
 struct mt_cmd {
 	const char *name;

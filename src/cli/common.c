@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -174,4 +176,62 @@ int mt_exec_error(int fd)
 int mt_exec_status(int err)
 {
 	return err == ENOENT || err == ENOTDIR ? MT_EXIT_NOEXEC : MT_EXIT_NOPERM;
+}
+
+uint64_t mt_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int mt_wait_signal(const sigset_t *sigs, uint64_t deadline)
+{
+	for (;;) {
+		struct timespec ts;
+		uint64_t now = mt_mono_ns();
+		int sig;
+		if (deadline && now >= deadline)
+			return 0;
+		if (deadline) {
+			ts.tv_sec = (time_t)((deadline - now) / 1000000000u);
+			ts.tv_nsec = (long)((deadline - now) % 1000000000u);
+			sig = sigtimedwait(sigs, NULL, &ts);
+		} else {
+			sig = sigwaitinfo(sigs, NULL);
+		}
+		if (sig > 0)
+			return sig;
+		if (errno == EAGAIN)
+			return 0;
+		/* EINTR: a stop and continue, say; go on waiting */
+	}
+}
+
+static const struct {
+	const char *suffix;
+	double ns;
+} duration_units[] = {
+	{ "ms", 1e6 }, { "s", 1e9 }, { "", 1e9 }, { "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 },
+};
+
+int mt_parse_duration(const char *cmd, const char *opt, const char *s, uint64_t lo, uint64_t hi,
+                      uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end != s && !errno && isfinite(v) && v >= 0 && s[0] != '-' && s[0] != '+')
+		for (size_t i = 0; i < sizeof(duration_units) / sizeof(duration_units[0]); i++)
+			if (strcmp(end, duration_units[i].suffix) == 0) {
+				double ns = v * duration_units[i].ns;
+				if (ns < (double)lo || ns > (double)hi)
+					break;
+				*out = (uint64_t)ns;
+				return 0;
+			}
+	mt_usage_error(cmd, "invalid value '%s' for %s: expected a duration such as 50ms, "
+	               "1s or 10m, from %g ms to %.0f h", s, opt, (double)lo / 1e6,
+	               (double)hi / 3600e9);
+	return -1;
 }

@@ -307,13 +307,6 @@ static int parse_args(int argc, char **argv, struct compare *c)
 
 /* ---- one run -------------------------------------------------------------- */
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
 /* Finds the preload library of r->cfg; sets r->missing when none is installed. */
 static void find_preload(struct result *r)
 {
@@ -380,7 +373,7 @@ static void progress_clear(struct runner *rn)
 
 static void progress_show(struct runner *rn)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = mt_mono_ns();
 	if (!rn->c->progress || (rn->progress_shown && now - rn->progress_ns < COMPARE_PROGRESS_PERIOD_NS))
 		return;
 	fprintf(stderr, "\rmemtriage: compare: %s (%zu of %zu), cycle %zu, RSS %.0f MiB\033[K",
@@ -476,7 +469,7 @@ static void try_reap(struct runner *rn)
 		;
 	if (p == rn->pid || p < 0) {
 		rn->reaped = 1;
-		rn->r->wall_ns = mono_ns() - rn->t0;
+		rn->r->wall_ns = mt_mono_ns() - rn->t0;
 	}
 }
 
@@ -497,9 +490,9 @@ static int read_signals(struct runner *rn)
 /* After Ctrl-C: SIGINT to the group, SIGKILL after the grace, reap; nothing of it is left. */
 static void stop_run(struct runner *rn)
 {
-	uint64_t deadline = mono_ns() + COMPARE_GRACE_NS;
+	uint64_t deadline = mt_mono_ns() + COMPARE_GRACE_NS;
 	kill(-rn->pid, SIGINT);
-	while (!rn->reaped && mono_ns() < deadline) {
+	while (!rn->reaped && mt_mono_ns() < deadline) {
 		struct pollfd pf = { rn->c->sfd, POLLIN, 0 };
 		poll(&pf, 1, 20);
 		read_signals(rn);
@@ -514,9 +507,9 @@ static void stop_run(struct runner *rn)
 /* Samples every interval and reads CMD's stdout until it exits (or a signal stops it). */
 static void run_loop(struct runner *rn)
 {
-	uint64_t next = mono_ns();
+	uint64_t next = mt_mono_ns();
 	while (!rn->reaped || rn->out_fd >= 0) {
-		uint64_t now = mono_ns();
+		uint64_t now = mt_mono_ns();
 		if (now >= next) {
 			if (!rn->reaped)
 				sample(rn);
@@ -550,7 +543,7 @@ static int run_one(struct compare *c, struct result *r, size_t index, const sigs
 		return MT_EXIT_FAIL;
 	}
 	fflush(NULL);
-	struct runner rn = { .c = c, .r = r, .index = index, .t0 = mono_ns() };
+	struct runner rn = { .c = c, .r = r, .index = index, .t0 = mt_mono_ns() };
 	rn.pid = fork();
 	if (rn.pid == 0)
 		exec_child(c, r, out[1], err[1], old);

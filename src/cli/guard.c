@@ -84,34 +84,6 @@ struct guard_args {
 
 /* ---- options ------------------------------------------------------------ */
 
-static const struct {
-	const char *suffix;
-	double ns;
-} duration_units[] = {
-	{ "ms", 1e6 }, { "s", 1e9 }, { "", 1e9 }, { "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 },
-};
-
-/* Parses "50ms", "0.05", "1.5s", "10m" into ns within [lo, hi]; 0 or -1 after reporting. */
-static int parse_duration(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (end != s && !errno && isfinite(v) && v >= 0 && s[0] != '-' && s[0] != '+')
-		for (size_t i = 0; i < sizeof(duration_units) / sizeof(duration_units[0]); i++)
-			if (strcmp(end, duration_units[i].suffix) == 0) {
-				double ns = v * duration_units[i].ns;
-				if (ns < (double)lo || ns > (double)hi)
-					break;
-				*out = (uint64_t)ns;
-				return 0;
-			}
-	mt_usage_error("guard", "invalid value '%s' for %s: expected a duration such as 50ms, "
-	               "1s or 10m, from %g ms to %.0f h", s, opt, (double)lo / 1e6,
-	               (double)hi / 3600e9);
-	return -1;
-}
-
 /*
  * The effective memory limit of guard's own cgroup: the smallest limit
  * set on it or an ancestor (a parent's limit binds its children too),
@@ -212,11 +184,11 @@ static int parse_args(int argc, char **argv, struct guard_args *ga)
 		switch (c) {
 		case 'm': max_rss = optarg; break;
 		case 'g':
-			if (parse_duration("--grace", optarg, 0, GUARD_GRACE_MAX_NS, &ga->grace_ns))
+			if (mt_parse_duration("guard", "--grace", optarg, 0, GUARD_GRACE_MAX_NS, &ga->grace_ns))
 				return MT_EXIT_USAGE;
 			break;
 		case 'i':
-			if (parse_duration("--check-interval", optarg, GUARD_CHECK_MIN_NS,
+			if (mt_parse_duration("guard", "--check-interval", optarg, GUARD_CHECK_MIN_NS,
 			                   GUARD_CHECK_MAX_NS, &ga->check_ns))
 				return MT_EXIT_USAGE;
 			break;
@@ -251,36 +223,6 @@ struct guard {
 	int stop_sig;                  /* the first SIGINT, SIGTERM or SIGHUP received, or 0 */
 	unsigned n_stops;              /* how many of those were received */
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
-/* Waits until `deadline` (CLOCK_MONOTONIC ns; 0: forever) for a signal of g->sigs; returns it or 0. */
-static int wait_signal(struct guard *g, uint64_t deadline)
-{
-	for (;;) {
-		struct timespec ts;
-		uint64_t now = mono_ns();
-		int sig;
-		if (deadline && now >= deadline)
-			return 0;
-		if (deadline) {
-			ts.tv_sec = (time_t)((deadline - now) / NS_PER_S);
-			ts.tv_nsec = (long)((deadline - now) % NS_PER_S);
-			sig = sigtimedwait(&g->sigs, NULL, &ts);
-		} else {
-			sig = sigwaitinfo(&g->sigs, NULL);
-		}
-		if (sig > 0)
-			return sig;
-		if (errno == EAGAIN)
-			return 0;
-	}
-}
 
 /*
  * Reaps every child that has exited: CMD, and the orphans of its tree,
@@ -358,7 +300,7 @@ static int spawn(struct guard *g)
 	if (!e)
 		return 0;
 	while (!try_reap(g))
-		note_signal(g, wait_signal(g, mono_ns() + 10 * NS_PER_MS));
+		note_signal(g, mt_wait_signal(&g->sigs, mt_mono_ns() + 10 * NS_PER_MS));
 	mt_error("cannot run '%s': %s", cmd[0], strerror(e));
 	/* the shell's convention: 127 not found, 126 found but not executable */
 	return mt_exec_status(e);
@@ -372,26 +314,26 @@ static int spawn(struct guard *g)
 static int stop_group(struct guard *g)
 {
 	pid_t pgid = g->child;
-	uint64_t deadline = mono_ns() + g->ga->grace_ns;
+	uint64_t deadline = mt_mono_ns() + g->ga->grace_ns;
 	unsigned n_stops = g->n_stops;
 	kill(-pgid, SIGTERM);
 	for (;;) {
 		if (try_reap(g) && kill(-pgid, 0) < 0)
 			return 0;             /* CMD reaped, and nothing of its group left */
-		uint64_t now = mono_ns();
+		uint64_t now = mt_mono_ns();
 		if (now >= deadline || g->n_stops > n_stops)
 			break;
 		uint64_t next = now + GUARD_GROUP_POLL_NS;
-		note_signal(g, wait_signal(g, next < deadline ? next : deadline));
+		note_signal(g, mt_wait_signal(&g->sigs, next < deadline ? next : deadline));
 	}
 	mt_error("guard: '%s' outlived the grace period: sent SIGKILL", g->ga->cmd[0]);
 	kill(-pgid, SIGKILL);
 	/* SIGKILL cannot be caught: the group is gone (and reaped) within moments */
-	deadline = mono_ns() + GUARD_KILL_WAIT_NS;
-	while ((!try_reap(g) || kill(-pgid, 0) == 0) && mono_ns() < deadline)
-		note_signal(g, wait_signal(g, mono_ns() + GUARD_GROUP_POLL_NS));
+	deadline = mt_mono_ns() + GUARD_KILL_WAIT_NS;
+	while ((!try_reap(g) || kill(-pgid, 0) == 0) && mt_mono_ns() < deadline)
+		note_signal(g, mt_wait_signal(&g->sigs, mt_mono_ns() + GUARD_GROUP_POLL_NS));
 	while (!try_reap(g))
-		note_signal(g, wait_signal(g, mono_ns() + GUARD_GROUP_POLL_NS));
+		note_signal(g, mt_wait_signal(&g->sigs, mt_mono_ns() + GUARD_GROUP_POLL_NS));
 	return 1;
 }
 
@@ -431,7 +373,7 @@ enum run_end { RUN_EXITED, RUN_OVER_LIMIT, RUN_STOPPED };
 static enum run_end watch_run(struct guard *g, unsigned restarts)
 {
 	const struct guard_args *ga = g->ga;
-	uint64_t next = mono_ns();
+	uint64_t next = mt_mono_ns();
 	for (;;) {
 		if (try_reap(g))
 			return RUN_EXITED;
@@ -450,12 +392,12 @@ static enum run_end watch_run(struct guard *g, unsigned restarts)
 			stop_group(g);
 			return RUN_OVER_LIMIT;
 		}
-		uint64_t now = mono_ns();
+		uint64_t now = mt_mono_ns();
 		next += ga->check_ns;
 		while (next <= now)    /* fell behind (a loaded machine): skip, do not burst */
 			next += ga->check_ns;
 		int sig;
-		while ((sig = wait_signal(g, next)) && sig == SIGCHLD && !try_reap(g))
+		while ((sig = mt_wait_signal(&g->sigs, next)) && sig == SIGCHLD && !try_reap(g))
 			;
 		note_signal(g, sig);
 	}
@@ -464,9 +406,9 @@ static enum run_end watch_run(struct guard *g, unsigned restarts)
 /* Sleeps `ns` unless a stop request comes; returns 1 when one did. */
 static int backoff(struct guard *g, uint64_t ns)
 {
-	uint64_t deadline = mono_ns() + ns;
+	uint64_t deadline = mt_mono_ns() + ns;
 	int sig;
-	while (!g->stop_sig && (sig = wait_signal(g, deadline)))
+	while (!g->stop_sig && (sig = mt_wait_signal(&g->sigs, deadline)))
 		note_signal(g, sig);
 	return g->stop_sig != 0;
 }
@@ -477,7 +419,7 @@ static int guard_loop(struct guard *g)
 	const struct guard_args *ga = g->ga;
 	uint64_t delay = GUARD_BACKOFF_FIRST_NS;
 	for (unsigned restarts = 0;; restarts++) {
-		uint64_t start = mono_ns();
+		uint64_t start = mt_mono_ns();
 		int rc = spawn(g);
 		if (rc)
 			return rc;
@@ -500,7 +442,7 @@ static int guard_loop(struct guard *g)
 			         ga->cmd[0], restarts, restarts == 1 ? "" : "s");
 			return MT_EXIT_FAIL;
 		}
-		if (mono_ns() - start > GUARD_BACKOFF_RESET_NS)
+		if (mt_mono_ns() - start > GUARD_BACKOFF_RESET_NS)
 			delay = GUARD_BACKOFF_FIRST_NS;
 		if (backoff(g, delay))
 			return 128 + g->stop_sig;

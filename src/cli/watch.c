@@ -70,34 +70,6 @@ struct watch_args {
 
 /* ---- options ------------------------------------------------------------ */
 
-static const struct {
-	const char *suffix;
-	double ns;
-} duration_units[] = {
-	{ "ms", 1e6 }, { "s", 1e9 }, { "", 1e9 }, { "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 },
-};
-
-/* Parses "50ms", "1.5s", "10m", "2h", "3" (seconds) into ns; 0 or -1 after reporting. */
-static int parse_duration(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (end != s && !errno && isfinite(v) && v > 0 && s[0] != '-' && s[0] != '+')
-		for (size_t i = 0; i < sizeof(duration_units) / sizeof(duration_units[0]); i++)
-			if (strcmp(end, duration_units[i].suffix) == 0) {
-				double ns = v * duration_units[i].ns;
-				if (ns < (double)lo || ns > (double)hi)
-					break;
-				*out = (uint64_t)ns;
-				return 0;
-			}
-	mt_usage_error("watch", "invalid value '%s' for %s: expected a duration such as 50ms, "
-	               "1s or 10m, from %.0f ms to %.0f h", s, opt, (double)lo / 1e6,
-	               (double)hi / 3600e9);
-	return -1;
-}
-
 /* A PID argument: a decimal from 1 to INT_MAX; 0 or -1 after reporting. */
 static int parse_pid(const char *s, pid_t *out)
 {
@@ -129,12 +101,12 @@ static int parse_args(int argc, char **argv, struct watch_args *wa)
 	while ((c = getopt_long(argc, argv, "+:i:d:o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
-			if (parse_duration("--interval", optarg, WATCH_INTERVAL_MIN_NS,
+			if (mt_parse_duration("watch", "--interval", optarg, WATCH_INTERVAL_MIN_NS,
 			                   WATCH_INTERVAL_MAX_NS, &wa->interval_ns))
 				return MT_EXIT_USAGE;
 			break;
 		case 'd':
-			if (parse_duration("--duration", optarg, WATCH_INTERVAL_MIN_NS,
+			if (mt_parse_duration("watch", "--duration", optarg, WATCH_INTERVAL_MIN_NS,
 			                   WATCH_DURATION_MAX_NS, &wa->duration_ns))
 				return MT_EXIT_USAGE;
 			break;
@@ -218,37 +190,6 @@ struct watcher {
 	char ended_buf[160];
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
-/* Waits until `deadline` (CLOCK_MONOTONIC ns; 0: forever) for a signal of w->sigs; returns it or 0. */
-static int wait_signal(struct watcher *w, uint64_t deadline)
-{
-	for (;;) {
-		struct timespec ts;
-		uint64_t now = mono_ns();
-		int sig;
-		if (deadline && now >= deadline)
-			return 0;
-		if (deadline) {
-			ts.tv_sec = (time_t)((deadline - now) / NS_PER_S);
-			ts.tv_nsec = (long)((deadline - now) % NS_PER_S);
-			sig = sigtimedwait(&w->sigs, NULL, &ts);
-		} else {
-			sig = sigwaitinfo(&w->sigs, NULL);
-		}
-		if (sig > 0)
-			return sig;
-		if (errno == EAGAIN)
-			return 0;
-		/* EINTR: a stop and continue, say; go on waiting */
-	}
-}
-
 /* Reaps the command when it has exited; returns 1 once it has. */
 static int try_reap(struct watcher *w)
 {
@@ -326,14 +267,14 @@ static int take_sample(struct watcher *w)
 /* Samples every interval until the process exits, --duration passes or a signal stops it. */
 static void sample_loop(struct watcher *w)
 {
-	uint64_t next = mono_ns();
+	uint64_t next = mt_mono_ns();
 	while (!take_sample(w)) {
-		uint64_t now = mono_ns();
+		uint64_t now = mt_mono_ns();
 		next += w->wa->interval_ns;
 		while (next <= now)    /* fell behind (a loaded machine): skip, do not burst */
 			next += w->wa->interval_ns;
 		int sig, stop = 0;
-		while (!stop && (sig = wait_signal(w, next)))
+		while (!stop && (sig = mt_wait_signal(&w->sigs, next)))
 			stop = on_signal(w, sig);
 		if (stop)
 			break;
@@ -471,7 +412,7 @@ static int spawn(struct watcher *w, sigset_t *old)
 	if (!e)
 		return 0;
 	while (!try_reap(w))
-		wait_signal(w, mono_ns() + 10 * NS_PER_MS);
+		mt_wait_signal(&w->sigs, mt_mono_ns() + 10 * NS_PER_MS);
 	mt_error("cannot run '%s': %s", cmd[0], strerror(e));
 	/* the shell's convention: 127 not found, 126 found but not executable */
 	return mt_exec_status(e);
@@ -481,7 +422,7 @@ static int spawn(struct watcher *w, sigset_t *old)
 static void wait_command(struct watcher *w, uint64_t deadline)
 {
 	int sig;
-	while (!try_reap(w) && (sig = wait_signal(w, deadline)))
+	while (!try_reap(w) && (sig = mt_wait_signal(&w->sigs, deadline)))
 		if (sig == SIGTERM || sig == SIGHUP)
 			kill(w->child, sig);
 }
@@ -536,7 +477,7 @@ static int watch_command(struct watcher *w)
 	if (w->exited || rc == -ESRCH)
 		wait_command(w, 0);
 	else if (w->stop_sig)
-		wait_command(w, mono_ns() + WATCH_GRACE_NS);
+		wait_command(w, mt_mono_ns() + WATCH_GRACE_NS);
 	if (w->reaped)
 		note_exit(w);
 	int report_rc = MT_EXIT_OK;
