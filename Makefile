@@ -12,9 +12,11 @@ JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Build and test dependencies, Debian 12 package names.
 DEPS = build-essential cmake pkg-config libzstd-dev libunwind-dev libdw-dev \
-       libelf-dev libiberty-dev libcmocka-dev python3 git
+       libelf-dev libiberty-dev libcmocka-dev python3 git \
+       libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
 # Used by tests and benchmarks: peers and alternative allocators.
-TEST_DEPS = heaptrack valgrind libjemalloc2 libmimalloc2.0
+TEST_DEPS = heaptrack valgrind libjemalloc2 libmimalloc2.0 golang-go prometheus python3-jsonschema \
+            chromium chromium-driver python3-selenium fonts-dejavu-core
 
 .PHONY: all deps build demo test bench install clean
 
@@ -41,6 +43,15 @@ build: deps $(BUILD)/CMakeCache.txt
 
 demo: build
 	./$(BUILD)/memtriage run --trim-probe -o $(BUILD)/demo.trace -- ./$(BUILD)/memtriage sim frontend
+	./$(BUILD)/memtriage report --format html -o $(BUILD)/demo.html $(BUILD)/demo.trace
+	@rc=0; /usr/bin/python3 tools/screenshot.py $(BUILD)/demo.html $(BUILD)/demo.png || rc=$$?; \
+	if [ $$rc = 0 ]; then echo "memtriage: HTML report $(BUILD)/demo.html, its screenshot $(BUILD)/demo.png"; \
+	elif [ $$rc = 77 ]; then echo "memtriage: HTML report $(BUILD)/demo.html (no screenshot: it needs chromium, chromium-driver and python3-selenium)"; \
+	else echo "memtriage: HTML report $(BUILD)/demo.html (the screenshot failed, status $$rc)"; fi
+	@echo
+	@echo "memtriage: the same workload under four allocator configurations:"
+	./$(BUILD)/memtriage compare --configs glibc,arena2,jemalloc,mimalloc -o $(BUILD)/demo-compare.json \
+	    -- ./$(BUILD)/memtriage sim frontend
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 1

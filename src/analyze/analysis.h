@@ -235,6 +235,7 @@ struct mt_req_bucket {
 struct mt_diff_stack {
 	uint32_t node;
 	int64_t bytes, blocks;    /* live at mark B - live at mark A */
+	uint64_t a_bytes;         /* live at mark A (at B: a_bytes + bytes) */
 };
 
 struct mt_marks {
@@ -257,6 +258,9 @@ struct mt_marks {
 	size_t n_diff_changed, n_diff_grew;          /* stacks whose live bytes or blocks changed; grew */
 	int64_t diff_grew_bytes, diff_shrank_bytes;  /* sums over stacks that grew; shrank (< 0) */
 	struct mt_diff_stack *diff_top; size_t n_diff_top;  /* owned; by bytes grown, best first */
+	/* diff_top[0..n_diff_rows): every stack live at A or at B, same order; the first
+	   n_diff_top grew, unchanged and shrinking ones follow (folded diff, report.h) */
+	size_t n_diff_rows;
 };
 
 /*
@@ -458,6 +462,8 @@ struct mt_marks_replay {
 	uint64_t *bytes, *blocks; size_t n;     /* live heap at each marker tick (malloc'd) */
 	int have_diff, oom;                     /* oom: no memory for the diff's snapshots */
 	uint32_t *node; int64_t *d_bytes, *d_blocks; size_t n_slot;  /* per slot: recorder node, change */
+	uint64_t *first_bytes; size_t n_first;  /* per slot: live at the earlier mark (slots made
+	                                           later: 0); malloc'd, NULL without a diff */
 };
 
 /* Sets the markers hook from tr's markers and opts->diff_mark; 0 or -ENOMEM.  markers.c. */

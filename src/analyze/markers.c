@@ -8,7 +8,8 @@
  * a copy of every stack, which could be millions per mark.  Per-stack
  * figures are kept only at the two marks of a diff, which the command line
  * names before the replay: a copy of the slots' live figures at the first,
- * each slot's change at the second.  The sum of those changes is the live
+ * each slot's change at the second (the copy's bytes are kept too, for the
+ * live bytes at A and B a folded diff prints).  The sum of those changes is the live
  * heap's change exactly, because every live change goes to one slot and to
  * the total together (replay.c, live_add/live_sub).
  *
@@ -490,7 +491,18 @@ static int by_growth(const void *x, const void *y)
 	return by_node(x, y);
 }
 
-/* Per-slot changes -> rows per canonical stack (row nodes kept as made), merged; n rows. */
+/* Live bytes of slot i at mark A: the earlier mark's snapshot, plus the change when A is later. */
+static uint64_t slot_at_a(const struct mt_marks_replay *mr, size_t i, int sign)
+{
+	uint64_t first = mr->first_bytes && i < mr->n_first ? mr->first_bytes[i] : 0;
+	return sign > 0 ? first : first + (uint64_t)mr->d_bytes[i];
+}
+
+/*
+ * Per-slot changes -> rows per canonical stack (row nodes kept as made),
+ * merged; n rows.  Unchanged slots live at both marks are kept too: a
+ * two-column flame graph needs the whole heap at A and at B.
+ */
 static int diff_rows(const struct mt_analysis *a, const struct mt_trace *tr,
                      const struct mt_marks_replay *mr, int sign, struct mt_diff_stack *rows, size_t *n)
 {
@@ -500,10 +512,11 @@ static int diff_rows(const struct mt_analysis *a, const struct mt_trace *tr,
 	if (ch_init(&h, a))
 		return -ENOMEM;
 	for (size_t i = 0; i < mr->n_slot; i++) {
-		if (!mr->d_bytes[i] && !mr->d_blocks[i])
+		uint64_t at_a = slot_at_a(mr, i, sign);
+		if (!mr->d_bytes[i] && !mr->d_blocks[i] && !at_a)
 			continue;
 		uint32_t c = mr->node[i] ? canon_of(&h, tr, mr->node[i], &ips, &cap) : 0;
-		rows[k++] = (struct mt_diff_stack){ c, sign * mr->d_bytes[i], sign * mr->d_blocks[i] };
+		rows[k++] = (struct mt_diff_stack){ c, sign * mr->d_bytes[i], sign * mr->d_blocks[i], at_a };
 	}
 	free(ips);
 	free(h.id);
@@ -513,6 +526,7 @@ static int diff_rows(const struct mt_analysis *a, const struct mt_trace *tr,
 		if (m && rows[m - 1].node == rows[i].node) {
 			rows[m - 1].bytes += rows[i].bytes;
 			rows[m - 1].blocks += rows[i].blocks;
+			rows[m - 1].a_bytes += rows[i].a_bytes;
 		} else {
 			rows[m++] = rows[i];
 		}
@@ -551,6 +565,7 @@ static int build_diff(struct mt_marks *m, const struct mt_analysis *a, const str
 	qsort(rows, n, sizeof(*rows), by_growth);
 	while (m->n_diff_top < n && m->n_diff_top < top && rows[m->n_diff_top].bytes > 0)
 		m->n_diff_top++;
+	m->n_diff_rows = n;
 	m->diff_top = rows;
 	m->have_diff = 1;
 	return 0;
@@ -565,6 +580,7 @@ static void replay_release(struct mt_marks_replay *mr)
 	free(mr->node);
 	free(mr->d_bytes);
 	free(mr->d_blocks);
+	free(mr->first_bytes);
 	memset(mr, 0, sizeof(*mr));
 }
 

@@ -542,6 +542,9 @@ static NOINLINE void snap_second(struct mt_replay *r)
 		m->d_blocks[i] = (int64_t)(s->live_blocks - (old ? r->snap_blocks[i] : 0));
 	}
 	m->n_slot = r->n_slot;
+	m->first_bytes = r->snap_bytes;  /* handed over: the folded diff prints live at A and B */
+	m->n_first = r->n_snap;
+	r->snap_bytes = NULL;
 	m->have_diff = 1;
 }
 
@@ -706,6 +709,7 @@ static void marks_release(struct mt_replay *r)
 	free(r->mk.node);
 	free(r->mk.d_bytes);
 	free(r->mk.d_blocks);
+	free(r->mk.first_bytes);
 	memset(&r->mk, 0, sizeof(r->mk));
 	r->mk_ticks = NULL;
 	r->snap_bytes = r->snap_blocks = NULL;
@@ -802,6 +806,7 @@ int mt_replay_finish(struct mt_replay *r, const struct mt_trace *tr,
 	free(mk.node);
 	free(mk.d_bytes);
 	free(mk.d_blocks);
+	free(mk.first_bytes);
 	if (rc) {
 		mt_analysis_free(a);
 		return rc;

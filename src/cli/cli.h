@@ -53,6 +53,20 @@ int mt_wait_signal(const sigset_t *sigs, uint64_t deadline);
 int mt_parse_duration(const char *cmd, const char *opt, const char *s, uint64_t lo, uint64_t hi,
                       uint64_t *out);
 
+/* File names of memtriage's preload libraries. */
+#define MT_RECORDER_LIB "libmemtriage.so"
+#define MT_TRIM_LIB     "libmemtriage_trim.so"
+
+/*
+ * Absolute path of one of memtriage's libraries (`name`, MT_*_LIB):
+ * $MEMTRIAGE_LIB (the recorder's file, whose folder then holds the
+ * others, or a folder), else next to this executable, else in
+ * <exe dir>/../lib/memtriage/.  The path has no space or colon, so it can
+ * go into LD_PRELOAD.  Prints why and returns NULL when none is usable;
+ * the caller frees the result.
+ */
+char *mt_find_lib(const char *name);
+
 struct mt_cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -94,6 +108,15 @@ int mt_parse_uint(const char *cmd, const char *opt, const char *s, unsigned lo, 
  */
 int mt_write_report(const char *path, const struct mt_reporter *rep, unsigned top_n,
                     FILE *out, const char *out_name);
+/*
+ * mt_write_report() with every report option in `ro` (its trace_path is
+ * replaced by path) and, when diff is not NULL, `report --diff` between
+ * the marks diff[0] and diff[1] (mt_marks_find() specs; an unknown mark
+ * gives its message and 2).
+ */
+int mt_write_report_opts(const char *path, const struct mt_reporter *rep,
+                         const struct mt_report_opts *ro, const char *const *diff,
+                         FILE *out, const char *out_name);
 
 /* When set, mt_write_report() prints the time of each phase on stderr (--timing). */
 extern int mt_report_timing;

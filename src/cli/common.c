@@ -61,10 +61,20 @@ int mt_parse_uint(const char *cmd, const char *opt, const char *s, unsigned lo, 
 
 /* ---- progress line ------------------------------------------------------ */
 
+/*
+ * Drawn on stderr only when it is a terminal (the caller decides), as one
+ * line rewritten in place with "\r" and erased before anything else is
+ * printed.  Redrawn when the percentage changes, at most once per
+ * PROGRESS_MIN_NS: on a fast disk the reader and the replay call back far
+ * more often than a person can read, and each redraw is a write(2).
+ */
+#define PROGRESS_MIN_NS 100000000ull   /* 100 ms: at most 10 redraws a second */
+
 struct progress {
 	const char *path;
 	int last;          /* last percent shown, -1 = none */
-	int shown;
+	int shown;         /* a line is on the terminal */
+	uint64_t last_ns;  /* mt_mono_ns() of the last redraw */
 };
 
 static void progress_show(struct progress *p, const char *what, uint64_t done, uint64_t total)
@@ -74,8 +84,12 @@ static void progress_show(struct progress *p, const char *what, uint64_t done, u
 		pct = 100;
 	if (pct == p->last)
 		return;
+	uint64_t now = mt_mono_ns();
+	if (p->shown && now - p->last_ns < PROGRESS_MIN_NS)
+		return;
 	p->last = pct;
 	p->shown = 1;
+	p->last_ns = now;
 	fprintf(stderr, "\rmemtriage: %s '%s': %3d%%\033[K", what, p->path, pct);
 	fflush(stderr);
 }
@@ -90,10 +104,13 @@ static void progress_replay(uint64_t done, uint64_t total, void *arg)
 	progress_show(arg, "analyzing", done, total);
 }
 
+/* Erases the line, if one is shown; the next phase starts drawing at once. */
 static void progress_clear(struct progress *p)
 {
-	if (p->shown)
+	if (p->shown) {
 		fputs("\r\033[K", stderr);
+		fflush(stderr);
+	}
 	p->shown = 0;
 	p->last = -1;
 }
@@ -118,19 +135,38 @@ static void print_timing(const double t[4], uint64_t events)
 	        total > 0 ? (double)events / total / 1e6 : 0.0);
 }
 
-int mt_write_report(const char *path, const struct mt_reporter *rep, unsigned top_n,
-                    FILE *out, const char *out_name)
+/* --diff: the marks are looked up before the replay, which keeps per-stack figures at those two. */
+static int find_diff_marks(const struct mt_trace *tr, const char *const *diff,
+                           struct mt_analysis_opts *aopts)
 {
-	struct progress prog = { path, -1, 0 };
+	char err[MT_ERR_LEN] = "";
+	size_t k;
+	for (int i = 0; diff && i < 2; i++) {
+		int rc = mt_marks_find(tr, diff[i], &k, err);
+		if (rc) {
+			mt_error("%s", err);
+			return rc == -ENOENT ? MT_EXIT_USAGE : MT_EXIT_FAIL;
+		}
+		aopts->diff_mark[i] = k + 1;
+	}
+	return MT_EXIT_OK;
+}
+
+int mt_write_report_opts(const char *path, const struct mt_reporter *rep,
+                         const struct mt_report_opts *ro, const char *const *diff,
+                         FILE *out, const char *out_name)
+{
+	struct progress prog = { path, -1, 0, 0 };
 	int tty = isatty(STDERR_FILENO);
-	struct mt_analysis_opts aopts = { .top_n = top_n };
-	struct mt_report_opts ropts = { .top_n = top_n, .trace_path = path };
+	struct mt_analysis_opts aopts = { .top_n = ro->top_n };
+	struct mt_report_opts ropts = *ro;
 	struct mt_trace *tr = NULL;
 	struct mt_analysis *a = NULL;
 	char err[MT_ERR_LEN] = "";
 	double t[4];
 	int rc;
 
+	ropts.trace_path = path;
 	t[0] = now_s();
 	if (mt_trace_open(path, &tr, err, tty ? progress_read : NULL, &prog)) {
 		progress_clear(&prog);
@@ -138,6 +174,10 @@ int mt_write_report(const char *path, const struct mt_reporter *rep, unsigned to
 		return MT_EXIT_USAGE;
 	}
 	progress_clear(&prog);
+	if ((rc = find_diff_marks(tr, diff, &aopts))) {
+		mt_trace_close(tr);
+		return rc;
+	}
 	t[1] = now_s();
 	if (tty) {
 		aopts.progress = progress_replay;
@@ -160,6 +200,13 @@ int mt_write_report(const char *path, const struct mt_reporter *rep, unsigned to
 	mt_analysis_free(a);
 	mt_trace_close(tr);
 	return rc ? MT_EXIT_FAIL : MT_EXIT_OK;
+}
+
+int mt_write_report(const char *path, const struct mt_reporter *rep, unsigned top_n,
+                    FILE *out, const char *out_name)
+{
+	struct mt_report_opts ro = { .top_n = top_n };
+	return mt_write_report_opts(path, rep, &ro, NULL, out, out_name);
 }
 
 int mt_exec_error(int fd)

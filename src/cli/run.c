@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -19,8 +18,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cli/cli.h"
-
-#define LIB_NAME "libmemtriage.so"
 
 static void run_usage(FILE *f)
 {
@@ -100,55 +97,6 @@ static int parse_args(int argc, char **argv, struct run_args *ra)
 		return mt_usage_error("run", "missing the command to run");
 	ra->cmd = argv + optind;
 	return -1;
-}
-
-/* ---- finding the recorder ----------------------------------------------- */
-
-/* realpath of dir/rel when it is a readable file; NULL otherwise. */
-static char *lib_at(const char *dir, const char *rel)
-{
-	char path[PATH_MAX];
-	if (snprintf(path, sizeof(path), "%s/%s", dir, rel) >= (int)sizeof(path))
-		return NULL;
-	if (access(path, R_OK))
-		return NULL;
-	return realpath(path, NULL);
-}
-
-/*
- * Absolute path of libmemtriage.so: $MEMTRIAGE_LIB (a file or a folder),
- * else next to this executable, else in <exe dir>/../lib/memtriage/.
- * Prints why and returns NULL when none is there.
- */
-static char *find_lib(void)
-{
-	const char *env = getenv("MEMTRIAGE_LIB");
-	char exe[PATH_MAX];
-	struct stat st;
-
-	if (env && *env) {
-		if (stat(env, &st)) {
-			mt_error("cannot use MEMTRIAGE_LIB '%s': %s", env, strerror(errno));
-			return NULL;
-		}
-		char *p = S_ISDIR(st.st_mode) ? lib_at(env, LIB_NAME) : realpath(env, NULL);
-		if (!p)
-			mt_error("cannot use MEMTRIAGE_LIB '%s': no readable %s there", env, LIB_NAME);
-		return p;
-	}
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0) {
-		mt_error("cannot find %s: /proc/self/exe: %s; set MEMTRIAGE_LIB", LIB_NAME,
-		         strerror(errno));
-		return NULL;
-	}
-	exe[n] = 0;
-	char *dir = dirname(exe), *p;
-	if ((p = lib_at(dir, LIB_NAME)) || (p = lib_at(dir, "../lib/memtriage/" LIB_NAME)))
-		return p;
-	mt_error("cannot find %s in '%s' or '%s/../lib/memtriage'; set MEMTRIAGE_LIB",
-	         LIB_NAME, dir, dir);
-	return NULL;
 }
 
 /* ---- the child ---------------------------------------------------------- */
@@ -337,15 +285,9 @@ int mt_cmd_run(int argc, char **argv)
 	int rc = parse_args(argc, argv, &ra);
 	if (rc >= 0)
 		return rc;
-	char *lib = find_lib();
+	char *lib = mt_find_lib(MT_RECORDER_LIB);
 	if (!lib)
 		return MT_EXIT_USAGE;
-	if (strpbrk(lib, " :\t\n")) {
-		mt_error("cannot preload '%s': LD_PRELOAD cannot hold a path with spaces or colons; "
-		         "set MEMTRIAGE_LIB to a copy elsewhere", lib);
-		free(lib);
-		return MT_EXIT_USAGE;
-	}
 	/* a stale trace must not pass for this run's if the recorder never starts */
 	if (ra.output && !stat(ra.output, &st) && S_ISREG(st.st_mode))
 		unlink(ra.output);

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,17 +54,22 @@ static void watch_usage(FILE *f)
 	        "  -d, --duration DURATION  stop sampling after DURATION (CMD keeps running)\n"
 	        "  -o, --output FILE        write the report to FILE ('-': stdout); default stdout\n"
 	        "                           when watching a PID, stderr when running CMD\n"
+	        "  -l, --listen ADDR:PORT   while sampling, serve OpenMetrics at\n"
+	        "                           http://ADDR:PORT/metrics (':PORT': all interfaces,\n"
+	        "                           '[::1]:PORT': IPv6; port 0: any free port, printed)\n"
 	        "  -h, --help               show this help\n\n"
 	        "DURATION is a number with a unit: 50ms, 1s, 1.5s, 10m, 2h (no unit: seconds).\n"
 	        "On a terminal a live line on stderr shows RSS and the slope so far.\n\n"
 	        "examples:\n"
 	        "  memtriage watch --interval 5s --duration 1h 4242\n"
-	        "  memtriage watch --interval 50ms -- python3 server.py\n");
+	        "  memtriage watch --interval 50ms -- python3 server.py\n"
+	        "  memtriage watch --listen :9464 4242\n");
 }
 
 struct watch_args {
 	uint64_t interval_ns, duration_ns;   /* duration 0: none */
 	const char *output;
+	const char *listen;                   /* --listen ADDR:PORT, or NULL */
 	pid_t pid;                            /* PID mode */
 	char **cmd;                           /* CMD mode: NULL-terminated */
 };
@@ -85,6 +91,18 @@ static int parse_pid(const char *s, pid_t *out)
 	return 0;
 }
 
+/* A --listen value's syntax; the address itself is checked when it is bound. */
+static int check_listen(const char *s)
+{
+	char host[256];
+	unsigned port;
+	if (mt_watch_listen_split(s, host, sizeof(host), &port) == 0)
+		return 0;
+	mt_usage_error("watch", "invalid value '%s' for --listen: expected HOST:PORT, [IPV6]:PORT "
+	               "or :PORT, PORT from 0 to 65535", s);
+	return -1;
+}
+
 /* Returns -1 to go on, or an exit status. */
 static int parse_args(int argc, char **argv, struct watch_args *wa)
 {
@@ -92,13 +110,14 @@ static int parse_args(int argc, char **argv, struct watch_args *wa)
 		{ "interval", required_argument, NULL, 'i' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "output",   required_argument, NULL, 'o' },
+		{ "listen",   required_argument, NULL, 'l' },
 		{ "help",     no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:i:d:o:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:i:d:o:l:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			if (mt_parse_duration("watch", "--interval", optarg, WATCH_INTERVAL_MIN_NS,
@@ -111,6 +130,11 @@ static int parse_args(int argc, char **argv, struct watch_args *wa)
 				return MT_EXIT_USAGE;
 			break;
 		case 'o': wa->output = optarg; break;
+		case 'l':
+			if (check_listen(optarg))
+				return MT_EXIT_USAGE;
+			wa->listen = optarg;
+			break;
 		case 'h': watch_usage(stdout); return MT_EXIT_OK;
 		default:  return mt_bad_option("watch", c, argv);
 		}
@@ -188,6 +212,12 @@ struct watcher {
 	int stop_sig;              /* the signal that stopped the sampling, or 0 */
 	const char *ended;         /* why sampling stopped */
 	char ended_buf[160];
+	/* --listen: the server, the signals as an fd it can poll, what it shows */
+	struct mt_watch_server *server;
+	int sfd;                   /* signalfd of `sigs`, or -1 */
+	struct mt_watch_sample last;         /* the latest sample (the series may skip it) */
+	struct mt_watch_analysis an;         /* of the series when it had an_offered samples */
+	uint64_t an_offered;
 };
 
 /* Reaps the command when it has exited; returns 1 once it has. */
@@ -255,6 +285,7 @@ static int take_sample(struct watcher *w)
 		w->ended = "out of memory";
 		return 1;
 	}
+	w->last = s;
 	live_add(&w->live, &s);
 	live_show(&w->live, w->proc.pid, &s);
 	if (w->wa->duration_ns && s.t_ns >= w->wa->duration_ns) {
@@ -262,6 +293,80 @@ static int take_sample(struct watcher *w)
 		return 1;
 	}
 	return 0;
+}
+
+/* ---- --listen --------------------------------------------------------------- */
+
+/*
+ * Renders /metrics: the latest sample and the analysis of the series,
+ * redone only when a sample came since the last scrape (a few ms on the
+ * 600 points the statistics use).
+ */
+static int render_metrics(void *arg, FILE *out, enum mt_metrics_format fmt)
+{
+	struct watcher *w = arg;
+	uint64_t taken = w->series.offered;
+	if (taken && w->an_offered != taken) {
+		int rc = mt_watch_analyze(&w->series, &w->an);
+		if (rc)
+			return rc;
+		w->an_offered = taken;
+	}
+	struct mt_watch_metrics m = {
+		.pid = w->proc.pid, .cmdline = w->proc.cmdline, .last = taken ? &w->last : NULL,
+		.samples_total = taken, .a = taken ? &w->an : NULL,
+	};
+	return mt_watch_write_metrics(out, &m, fmt);
+}
+
+/* Opens the --listen server before anything starts; returns 0 or an exit status. */
+static int start_server(struct watcher *w)
+{
+	char err[160];
+	int rc = mt_watch_server_open(&w->server, w->wa->listen, render_metrics, w, err,
+	                              sizeof(err));
+	if (rc) {
+		mt_error("cannot listen on '%s': %s", w->wa->listen, err);
+		return MT_EXIT_USAGE;
+	}
+	mt_error("serving metrics on %s", mt_watch_server_url(w->server));
+	return 0;
+}
+
+static void stop_server(struct watcher *w)
+{
+	mt_watch_server_close(w->server);
+	w->server = NULL;
+	if (w->sfd >= 0)
+		close(w->sfd);
+	w->sfd = -1;
+}
+
+/*
+ * Waits for a signal until `deadline` like mt_wait_signal, serving
+ * /metrics meanwhile when --listen is on: the blocked signals are read
+ * from a signalfd the server polls beside its sockets.
+ */
+static int wait_event(struct watcher *w, uint64_t deadline)
+{
+	if (w->server && w->sfd < 0 &&
+	    (w->sfd = signalfd(-1, &w->sigs, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+		mt_error("cannot serve metrics: signalfd: %s", strerror(errno));
+		stop_server(w);
+	}
+	while (w->server) {
+		struct signalfd_siginfo si;
+		if (read(w->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			return (int)si.ssi_signo;
+		int rc = mt_watch_server_run(w->server, w->sfd, deadline);
+		if (rc == 0)
+			return 0;
+		if (rc < 0) {
+			mt_error("cannot serve metrics any longer: %s", strerror(-rc));
+			stop_server(w);
+		}
+	}
+	return mt_wait_signal(&w->sigs, deadline);
 }
 
 /* Samples every interval until the process exits, --duration passes or a signal stops it. */
@@ -274,11 +379,12 @@ static void sample_loop(struct watcher *w)
 		while (next <= now)    /* fell behind (a loaded machine): skip, do not burst */
 			next += w->wa->interval_ns;
 		int sig, stop = 0;
-		while (!stop && (sig = mt_wait_signal(&w->sigs, next)))
+		while (!stop && (sig = wait_event(w, next)))
 			stop = on_signal(w, sig);
 		if (stop)
 			break;
 	}
+	stop_server(w);    /* the watch is over: a scrape now would get a stale verdict */
 	live_clear(&w->live);
 }
 
@@ -358,6 +464,10 @@ static int watch_pid(struct watcher *w)
 	int rc = mt_watch_proc_open(&w->proc, w->wa->pid);
 	if (rc)
 		return open_error(w->wa->pid, rc);
+	if (w->wa->listen && (rc = start_server(w))) {
+		mt_watch_proc_close(&w->proc);
+		return rc;
+	}
 	sample_loop(w);
 	mt_watch_proc_close(&w->proc);
 	return write_report(w, stdout);
@@ -464,7 +574,10 @@ static void note_exit(struct watcher *w)
 static int watch_command(struct watcher *w)
 {
 	sigset_t old;
-	int rc = spawn(w, &old);
+	int rc = w->wa->listen ? start_server(w) : 0;   /* before CMD runs: a bad address runs nothing */
+	if (rc)
+		return rc;
+	rc = spawn(w, &old);
 	if (rc)
 		return rc;
 	rc = mt_watch_proc_open(&w->proc, w->child);
@@ -504,9 +617,11 @@ int mt_cmd_watch(int argc, char **argv)
 	w.wa = &wa;
 	w.proc.status_fd = w.proc.cmdline_fd = -1;
 	w.proc.pid = wa.cmd ? 0 : wa.pid;
+	w.sfd = -1;
 	mt_watch_series_init(&w.series);
 	w.live.on = isatty(STDERR_FILENO);
 	rc = wa.cmd ? watch_command(&w) : watch_pid(&w);
+	stop_server(&w);
 	mt_watch_series_release(&w.series);
 	return rc;
 }

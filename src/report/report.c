@@ -8,6 +8,10 @@
 
 const struct mt_reporter *const mt_reporters[] = {
 	&mt_report_text,
+	&mt_report_json,
+	&mt_report_pprof,
+	&mt_report_folded,
+	&mt_report_html,
 	NULL,
 };
 

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +83,77 @@ int mt_sim_parse_bytes(const char *s, uint64_t *out)
 		return -1;
 	*out = v * scale;
 	return 0;
+}
+
+/* The host part of "ADDR:PORT" into host[n]: brackets stripped; its port, or NULL. */
+static const char *addr_split(const char *s, char *host, size_t n)
+{
+	const char *colon, *h = s;
+	size_t hl;
+
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return NULL;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || memchr(s, ':', (size_t)(colon - s)))
+			return NULL;  /* an IPv6 literal needs its brackets */
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= n)
+		return NULL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	return colon + 1;
+}
+
+int mt_sim_parse_addr(const char *s, struct sockaddr_storage *sa, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *port_s = s ? addr_split(s, host, sizeof host) : NULL;
+	struct sockaddr_in v4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 v6 = { .sin6_family = AF_INET6 };
+	uint64_t port;
+
+	if (!port_s || mt_sim_parse_u64(port_s, 0, 65535, &port))
+		return -1;
+	if (*s != '[' && inet_pton(AF_INET, host, &v4.sin_addr) == 1) {
+		v4.sin_port = htons((uint16_t)port);
+		memset(sa, 0, sizeof *sa);
+		memcpy(sa, &v4, sizeof v4);
+		*len = sizeof v4;
+		return 0;
+	}
+	if (*s == '[' && inet_pton(AF_INET6, host, &v6.sin6_addr) == 1) {
+		v6.sin6_port = htons((uint16_t)port);
+		memset(sa, 0, sizeof *sa);
+		memcpy(sa, &v6, sizeof v6);
+		*len = sizeof v6;
+		return 0;
+	}
+	return -1;
+}
+
+void mt_sim_format_addr(const struct sockaddr *sa, char *buf)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+		snprintf(buf, MT_SIM_ADDR_MAX, "[%s]:%u", host, ntohs(v6->sin6_port));
+	} else {
+		const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+		snprintf(buf, MT_SIM_ADDR_MAX, "%s:%u", host, ntohs(v4->sin_port));
+	}
 }
 
 uint64_t mt_sim_rss_bytes(void)

@@ -34,7 +34,13 @@
  * Allocation sizes depend only on --seed and the request number, so with
  * --workers 1 --concurrency 1 the allocations are the same on every run
  * (their interleaving across threads is not, with more workers).
+ *
+ * This file holds the model (the worker tasks and the pool, shared through
+ * frontend_int.h) and the in-process dispatcher, which makes up requests
+ * itself and runs --cycles cycles of --requests.  With --listen the same
+ * pool serves requests that arrive over TCP instead (frontend_net.c).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -45,7 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sim/sim_int.h"
+#include "sim/frontend_int.h"
 
 /* Defaults: about 5 s bare on 2 cores, RSS several times the live heap. */
 #define FE_DEF_PAYLOAD      (200u << 10)
@@ -55,64 +61,9 @@
 #define FE_DEF_HOLD_MS      2
 #define FE_DEF_SEED         1
 
-#define FE_MAX_CONCURRENCY  4096        /* requests in flight */
-#define FE_MAX_WORKERS      1024        /* threads */
-#define FE_MAX_PAYLOAD      (1ull << 30)
 #define FE_BYTES_PER_NODE   64          /* one parsed object per 64 payload bytes */
 #define FE_MAX_NODES        16384       /* objects per request tree */
-#define FE_MAX_CHUNKS       5           /* response chunks per request */
 #define FE_TEXT_BYTES       4096        /* payload text template */
-
-struct fe_opts {
-	uint64_t payload_bytes;
-	uint64_t concurrency;
-	uint64_t requests;       /* per cycle */
-	uint64_t cycles;
-	uint64_t workers;        /* 0 = as many as concurrency */
-	uint64_t hold_ms;
-	uint64_t seed;
-	int trim;                /* malloc_trim(0) after each cycle */
-	int verbose;             /* model's own live-heap figures on stderr */
-};
-
-enum fe_stage { FE_PARSE, FE_RESPOND };
-
-/*
- * One request.  The dispatcher owns it except while it sits in the task
- * queue or a worker runs its task; `stage` is the task to run next.
- */
-struct fe_request {
-	uint64_t id;
-	enum fe_stage stage;
-	uint64_t deadline_ns;    /* end of the hold, set when the parse is done */
-	char *payload;
-	size_t payload_bytes;
-	char *body;              /* the worker's copy of the payload */
-	void **node;             /* the parsed tree, node[0] the root */
-	size_t n_nodes;
-	uint64_t tree_bytes;     /* node array + nodes, for the live accounting */
-	void *chunk[FE_MAX_CHUNKS];
-	unsigned n_chunks;
-	uint64_t chunk_bytes;
-};
-
-/* Ring of request pointers; cap is the concurrency, which bounds len. */
-struct fe_queue {
-	struct fe_request **slot;
-	size_t cap, head, len;
-};
-
-struct fe_server {
-	const struct fe_opts *opt;
-	pthread_mutex_t lock;
-	pthread_cond_t have_work;    /* work queue non-empty or stopping */
-	pthread_cond_t have_done;    /* done queue non-empty */
-	struct fe_queue work, done;  /* shared, under lock */
-	struct fe_queue held;        /* dispatcher only: parsed, by deadline */
-	int stopping;
-	/* The model's own accounting (requested bytes), at phase granularity. */
-	_Atomic uint64_t live_bytes, peak_bytes;
-};
 
 static char fe_text[FE_TEXT_BYTES];
 
@@ -124,7 +75,7 @@ static __attribute__((noreturn, cold)) void fe_oom(size_t bytes)
 	_exit(1);
 }
 
-static void *fe_malloc(size_t bytes)
+void *fe_malloc(size_t bytes)
 {
 	void *p = malloc(bytes);
 
@@ -133,7 +84,7 @@ static void *fe_malloc(size_t bytes)
 	return p;
 }
 
-static void fe_live_add(struct fe_server *s, uint64_t bytes)
+void fe_live_add(struct fe_server *s, uint64_t bytes)
 {
 	uint64_t now = atomic_fetch_add(&s->live_bytes, bytes) + bytes;
 	uint64_t peak = atomic_load(&s->peak_bytes);
@@ -142,13 +93,13 @@ static void fe_live_add(struct fe_server *s, uint64_t bytes)
 		;
 }
 
-static void fe_live_sub(struct fe_server *s, uint64_t bytes)
+void fe_live_sub(struct fe_server *s, uint64_t bytes)
 {
 	atomic_fetch_sub(&s->live_bytes, bytes);
 }
 
 /* Fills fe_text with lower-case words and spaces, like a chat prompt. */
-static void fe_text_init(uint64_t seed)
+void fe_text_init(uint64_t seed)
 {
 	uint64_t r = seed ^ 0x7e57;
 
@@ -156,8 +107,7 @@ static void fe_text_init(uint64_t seed)
 		fe_text[i] = (mt_sim_rand(&r) % 6) ? (char)('a' + mt_sim_rand(&r) % 26) : ' ';
 }
 
-/* Copies n bytes of the text template into dst, starting at offset off. */
-static void fe_fill(char *dst, size_t n, uint64_t off)
+void fe_fill(char *dst, size_t n, uint64_t off)
 {
 	off %= FE_TEXT_BYTES;
 	while (n) {
@@ -178,13 +128,13 @@ static uint64_t fe_rng(const struct fe_server *s, const struct fe_request *rq, u
 
 /* ---- queues (callers serialise access) ------------------------------- */
 
-static void fe_queue_push(struct fe_queue *q, struct fe_request *rq)
+void fe_queue_push(struct fe_queue *q, struct fe_request *rq)
 {
 	q->slot[(q->head + q->len) % q->cap] = rq;
 	q->len++;
 }
 
-static struct fe_request *fe_queue_pop(struct fe_queue *q)
+struct fe_request *fe_queue_pop(struct fe_queue *q)
 {
 	struct fe_request *rq = q->slot[q->head];
 
@@ -193,7 +143,7 @@ static struct fe_request *fe_queue_pop(struct fe_queue *q)
 	return rq;
 }
 
-static struct fe_request *fe_queue_peek(const struct fe_queue *q)
+struct fe_request *fe_queue_peek(const struct fe_queue *q)
 {
 	return q->len ? q->slot[q->head] : NULL;
 }
@@ -257,18 +207,36 @@ static void fe_parse(struct fe_server *s, struct fe_request *rq)
 	fe_live_add(s, len + rq->tree_bytes);
 }
 
+/* Draws one response chunk's size and the offset of its text from *r. */
+static size_t fe_chunk_draw(uint64_t *r, uint64_t *text_off)
+{
+	size_t sz = mt_sim_rand_range(r, 1 << 10, 4 << 10);
+
+	*text_off = mt_sim_rand(r);
+	return sz;
+}
+
+void fe_chunk_sizes(const struct fe_server *s, const struct fe_request *rq, size_t *size)
+{
+	uint64_t r = fe_rng(s, rq, FE_RESPOND), off;
+
+	mt_sim_rand(&r);    /* the number of chunks, as fe_respond drew it */
+	for (unsigned i = 0; i < rq->n_chunks; i++)
+		size[i] = fe_chunk_draw(&r, &off);
+}
+
 /* RESPOND: builds 2-5 response chunks of 1-4 KB, then frees tree and body. */
 static void fe_respond(struct fe_server *s, struct fe_request *rq)
 {
-	uint64_t r = fe_rng(s, rq, FE_RESPOND);
+	uint64_t r = fe_rng(s, rq, FE_RESPOND), off;
 
 	rq->n_chunks = 2 + mt_sim_rand(&r) % (FE_MAX_CHUNKS - 1);
 	rq->chunk_bytes = 0;
 	for (unsigned i = 0; i < rq->n_chunks; i++) {
-		size_t sz = mt_sim_rand_range(&r, 1 << 10, 4 << 10);
+		size_t sz = fe_chunk_draw(&r, &off);
 
 		rq->chunk[i] = fe_malloc(sz);
-		fe_fill(rq->chunk[i], sz, mt_sim_rand(&r));
+		fe_fill(rq->chunk[i], sz, off);
 		rq->chunk_bytes += sz;
 	}
 	fe_live_add(s, rq->chunk_bytes);
@@ -279,6 +247,15 @@ static void fe_respond(struct fe_server *s, struct fe_request *rq)
 	fe_live_sub(s, rq->tree_bytes + rq->payload_bytes);
 	rq->node = NULL;
 	rq->body = NULL;
+}
+
+/* Adds 1 to the dispatcher's eventfd; it cannot fill up (2^64 - 2 completions). */
+static void fe_notify(int fd)
+{
+	uint64_t one = 1;
+
+	while (write(fd, &one, sizeof one) < 0 && errno == EINTR)
+		;
 }
 
 static void *fe_worker(void *arg)
@@ -302,6 +279,8 @@ static void *fe_worker(void *arg)
 		pthread_mutex_lock(&s->lock);
 		fe_queue_push(&s->done, rq);
 		pthread_cond_signal(&s->have_done);
+		if (s->notify_fd >= 0)
+			fe_notify(s->notify_fd);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -309,22 +288,30 @@ static void *fe_worker(void *arg)
 
 /* ---- dispatcher ------------------------------------------------------ */
 
-static struct fe_request *fe_request_new(struct fe_server *s, uint64_t id)
+struct fe_request *fe_request_alloc(struct fe_server *s, uint64_t id, size_t bytes)
 {
 	struct fe_request *rq = fe_malloc(sizeof *rq);
-	size_t bytes = s->opt->payload_bytes;
 
 	memset(rq, 0, sizeof *rq);
 	rq->id = id;
 	rq->stage = FE_PARSE;
+	rq->conn = -1;
 	rq->payload_bytes = bytes;
 	rq->payload = fe_malloc(bytes);
-	fe_fill(rq->payload, bytes, id * 131);
 	fe_live_add(s, sizeof *rq + bytes);
 	return rq;
 }
 
-static void fe_request_free(struct fe_server *s, struct fe_request *rq)
+/* In-process: the dispatcher makes up request id's payload itself. */
+static struct fe_request *fe_request_new(struct fe_server *s, uint64_t id)
+{
+	struct fe_request *rq = fe_request_alloc(s, id, s->opt->payload_bytes);
+
+	fe_fill(rq->payload, rq->payload_bytes, id * 131);
+	return rq;
+}
+
+void fe_request_free(struct fe_server *s, struct fe_request *rq)
 {
 	for (unsigned i = 0; i < rq->n_chunks; i++)
 		free(rq->chunk[i]);
@@ -333,7 +320,7 @@ static void fe_request_free(struct fe_server *s, struct fe_request *rq)
 	free(rq);
 }
 
-static void fe_submit(struct fe_server *s, struct fe_request *rq)
+void fe_submit(struct fe_server *s, struct fe_request *rq)
 {
 	pthread_mutex_lock(&s->lock);
 	fe_queue_push(&s->work, rq);
@@ -365,8 +352,7 @@ static size_t fe_collect(struct fe_server *s, struct fe_request **batch, uint64_
 	return n;
 }
 
-/* Hands every held request whose hold has ended to a worker to respond. */
-static void fe_release_due(struct fe_server *s)
+void fe_release_due(struct fe_server *s)
 {
 	struct fe_request *rq;
 	uint64_t now = mt_sim_now_ns();
@@ -423,7 +409,7 @@ static void fe_report_cycle(struct fe_server *s, uint64_t cycle, uint64_t t0)
 			      (unsigned long long)(atomic_load(&s->peak_bytes) >> 20));
 }
 
-/* ---- setup and options ----------------------------------------------- */
+/* ---- the pool -------------------------------------------------------- */
 
 /* The dispatcher's timed waits use CLOCK_MONOTONIC, like the deadlines. */
 static void fe_cond_init_monotonic(pthread_cond_t *cv)
@@ -436,54 +422,82 @@ static void fe_cond_init_monotonic(pthread_cond_t *cv)
 	pthread_condattr_destroy(&attr);
 }
 
+/* Starts one worker; on glibc's stack (the in-process model's) unless own_stack. */
+static int fe_thread_start(struct fe_server *s, struct mt_sim_thread *t, int own_stack)
+{
+	if (own_stack)
+		return mt_sim_thread_start(t, 0, fe_worker, s);
+	t->map = NULL;
+	return pthread_create(&t->tid, NULL, fe_worker, s) ? -1 : 0;
+}
+
+int fe_pool_start(struct fe_server *s, const struct fe_opts *opt, int notify_fd, int own_stacks)
+{
+	size_t nw = opt->workers ? opt->workers : opt->concurrency;
+
+	s->opt = opt;
+	s->notify_fd = notify_fd;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->have_work, NULL);
+	fe_cond_init_monotonic(&s->have_done);
+	s->work.cap = s->done.cap = s->held.cap = opt->concurrency;
+	s->work.slot = fe_malloc(opt->concurrency * sizeof *s->work.slot);
+	s->done.slot = fe_malloc(opt->concurrency * sizeof *s->done.slot);
+	s->held.slot = fe_malloc(opt->concurrency * sizeof *s->held.slot);
+	s->thread = fe_malloc(nw * sizeof *s->thread);
+	for (s->n_threads = 0; s->n_threads < nw; s->n_threads++) {
+		if (fe_thread_start(s, &s->thread[s->n_threads], own_stacks)) {
+			mt_sim_printf(2, "memtriage: sim frontend: cannot create worker thread %zu\n",
+				      s->n_threads + 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void fe_pool_stop(struct fe_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->have_work);
+	pthread_mutex_unlock(&s->lock);
+	while (s->n_threads) {
+		struct mt_sim_thread *t = &s->thread[--s->n_threads];
+
+		if (t->map)
+			mt_sim_thread_join(t);
+		else
+			pthread_join(t->tid, NULL);
+	}
+	free(s->thread);
+	free(s->held.slot);
+	free(s->done.slot);
+	free(s->work.slot);
+	pthread_cond_destroy(&s->have_done);
+	pthread_cond_destroy(&s->have_work);
+	pthread_mutex_destroy(&s->lock);
+}
+
+/* ---- in-process mode --------------------------------------------------- */
+
 static int fe_run(const struct fe_opts *o)
 {
 	struct fe_server s = { .opt = o };
-	size_t nw = o->workers ? o->workers : o->concurrency;
-	pthread_t *tid;
 	struct fe_request **batch;
-	size_t started = 0;
-	int rc = 0;
+	int rc;
 
 	fe_text_init(o->seed);
 	mt_sim_printf(1, "initial: rss=%llu MB\n", (unsigned long long)(mt_sim_rss_bytes() >> 20));
-	pthread_mutex_init(&s.lock, NULL);
-	pthread_cond_init(&s.have_work, NULL);
-	fe_cond_init_monotonic(&s.have_done);
-	s.work.cap = s.done.cap = s.held.cap = o->concurrency;
-	s.work.slot = fe_malloc(o->concurrency * sizeof *s.work.slot);
-	s.done.slot = fe_malloc(o->concurrency * sizeof *s.done.slot);
-	s.held.slot = fe_malloc(o->concurrency * sizeof *s.held.slot);
+	rc = fe_pool_start(&s, o, -1, 0) ? 1 : 0;
 	batch = fe_malloc(o->concurrency * sizeof *batch);
-	tid = fe_malloc(nw * sizeof *tid);
-	for (; started < nw; started++) {
-		if (pthread_create(&tid[started], NULL, fe_worker, &s)) {
-			mt_sim_printf(2, "memtriage: sim frontend: cannot create worker thread %zu\n",
-				      started + 1);
-			rc = 1;
-			break;
-		}
-	}
 	for (uint64_t c = 1; !rc && c <= o->cycles; c++) {
 		uint64_t t0 = mt_sim_now_ns();
 
 		fe_serve(&s, batch, (c - 1) * o->requests, o->requests);
 		fe_report_cycle(&s, c, t0);
 	}
-	pthread_mutex_lock(&s.lock);
-	s.stopping = 1;
-	pthread_cond_broadcast(&s.have_work);
-	pthread_mutex_unlock(&s.lock);
-	while (started)
-		pthread_join(tid[--started], NULL);
-	free(tid);
 	free(batch);
-	free(s.held.slot);
-	free(s.done.slot);
-	free(s.work.slot);
-	pthread_cond_destroy(&s.have_done);
-	pthread_cond_destroy(&s.have_work);
-	pthread_mutex_destroy(&s.lock);
+	fe_pool_stop(&s);
 	return rc;
 }
 
@@ -497,8 +511,13 @@ static void fe_usage(FILE *f)
 		"the chunks (cross-thread frees).  Nothing leaks; under glibc RSS grows from\n"
 		"per-thread arena retention.  Prints 'initial: rss=N MB' and after each cycle\n"
 		"'cycle N: rss=N MB requests=N throughput=N req/s' on stdout.\n\n"
+		"With --listen ADDR:PORT it serves requests sent over TCP (by 'memtriage sim\n"
+		"load', protocol below) instead of making them up, prints 'listening on\n"
+		"ADDR:PORT' and serves until SIGTERM or SIGINT; --concurrency then caps the\n"
+		"connections served at once (one request in flight each).\n\n"
 		"options:\n"
-		"  --payload BYTES     request payload size, K/M/G suffixes (default 200K)\n"
+		"  --payload BYTES     request payload size, K/M/G suffixes (default 200K);\n"
+		"                      with --listen the largest accepted\n"
 		"  --concurrency N     requests in flight at most (default %d)\n"
 		"  --requests N        requests per cycle (default %d)\n"
 		"  --cycles N          cycles (default %d)\n"
@@ -506,8 +525,13 @@ static void fe_usage(FILE *f)
 		"  --hold-ms MS        time a worker holds a parsed request (default %d)\n"
 		"  --seed N            seed of the object sizes (default %d)\n"
 		"  --trim              call malloc_trim(0) after each cycle (a remedy)\n"
+		"  --listen ADDR:PORT  serve over TCP: 127.0.0.1:8080, [::1]:8080; port 0 picks\n"
+		"                      a free one (--requests, --cycles, --trim do not apply)\n"
 		"  -v, --verbose       print the model's own live-heap peak on stderr\n"
-		"  -h, --help          print this help\n",
+		"  -h, --help          print this help\n\n"
+		"protocol (--listen): per connection, one request at a time: the line\n"
+		"'REQ <payload-bytes>' and that many bytes; the answer is 'OK <bytes>' and the\n"
+		"response, or 'ERR <reason>' and the connection is closed.\n",
 		FE_DEF_CONCURRENCY, FE_DEF_REQUESTS, FE_DEF_CYCLES, FE_DEF_HOLD_MS, FE_DEF_SEED);
 }
 
@@ -559,6 +583,7 @@ int mt_sim_frontend(int argc, char **argv)
 		{ "hold-ms",     required_argument, NULL, 't' },
 		{ "seed",        required_argument, NULL, 's' },
 		{ "trim",        no_argument,       NULL, 'T' },
+		{ "listen",      required_argument, NULL, 'l' },
 		{ "verbose",     no_argument,       NULL, 'v' },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -568,7 +593,7 @@ int mt_sim_frontend(int argc, char **argv)
 		.requests = FE_DEF_REQUESTS, .cycles = FE_DEF_CYCLES,
 		.hold_ms = FE_DEF_HOLD_MS, .seed = FE_DEF_SEED,
 	};
-	int c, idx;
+	int c, idx, cycle_opts = 0;
 
 	opterr = 0;  /* our messages, not getopt's "frontend: ..." */
 	while ((c = getopt_long(argc, argv, "+:vh", longopts, &idx)) != -1) {
@@ -579,15 +604,24 @@ int mt_sim_frontend(int argc, char **argv)
 			o.verbose = 1;
 		} else if (c == 'T') {
 			o.trim = 1;
+		} else if (c == 'l') {
+			o.listen = optarg;
 		} else if (c == '?' || c == ':') {
 			return fe_bad_option(c, argv[optind - 1]);
 		} else if (fe_set(&o, c, longopts[idx].name, optarg)) {
 			return 2;
 		}
+		if (c == 'r' || c == 'n' || c == 'T')
+			cycle_opts++;
 	}
 	if (optind < argc) {
 		mt_sim_printf(2, "memtriage: sim frontend: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	return fe_run(&o);
+	if (o.listen && cycle_opts) {
+		mt_sim_printf(2, "memtriage: sim frontend: --requests, --cycles and --trim "
+			      "do not apply with --listen\n");
+		return 2;
+	}
+	return o.listen ? fe_net_run(&o) : fe_run(&o);
 }

@@ -2,7 +2,8 @@
  * `memtriage sim NAME [OPTIONS]`: run a built-in workload whose memory
  * behaviour is known, for the demo, the tests and calibrating verdicts.
  * One entry per workload in the table below; each lives in its own file
- * (frontend.c, leak.c, plateau.c, nonheap.c) and parses its own options
+ * (frontend.c with frontend_net.c, leak.c, plateau.c, nonheap.c, and
+ * load.c, the client of `frontend --listen`) and parses its own options
  * (leak, plateau and nonheap through mt_sim_getopt and run their cycles
  * through mt_sim_run_cycles, both in common.c).
  */
@@ -26,6 +27,9 @@ static const struct mt_sim_workload workloads[] = {
 	{ "nonheap", "RSS grows outside malloc (anonymous mmaps, parked thread "
 	             "stacks) while the heap stays flat",
 	  mt_sim_nonheap },
+	{ "load", "load generator for 'frontend --listen': sends requests over "
+	          "TCP on many connections, prints throughput",
+	  mt_sim_load },
 };
 #define N_WORKLOADS (sizeof workloads / sizeof workloads[0])
 

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /*
  * A workload: `run` gets argv[0] = the workload name and its own options,
@@ -26,6 +27,7 @@ struct mt_sim_workload {
 };
 
 int mt_sim_frontend(int argc, char **argv);
+int mt_sim_load(int argc, char **argv);
 int mt_sim_leak(int argc, char **argv);
 int mt_sim_plateau(int argc, char **argv);
 int mt_sim_nonheap(int argc, char **argv);
@@ -43,6 +45,19 @@ int mt_sim_parse_bytes(const char *s, uint64_t *out);
  * is not entirely such a number (*out unchanged).
  */
 int mt_sim_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Room for "[v6-address]:65535" and its NUL. */
+#define MT_SIM_ADDR_MAX 56
+
+/*
+ * Parses "ADDR:PORT", ADDR an IPv4 literal (127.0.0.1) or an IPv6 literal
+ * in brackets ([::1]), PORT 0-65535, into *sa and *len.  Returns 0, or -1
+ * if s is anything else (nothing stored).  No name lookup.
+ */
+int mt_sim_parse_addr(const char *s, struct sockaddr_storage *sa, socklen_t *len);
+
+/* Writes sa (AF_INET or AF_INET6) as ADDR:PORT into buf[MT_SIM_ADDR_MAX]. */
+void mt_sim_format_addr(const struct sockaddr *sa, char *buf);
 
 /* Resident set size from /proc/self/statm in bytes; 0 if unreadable. */
 uint64_t mt_sim_rss_bytes(void);

@@ -298,4 +298,104 @@ struct mt_watch_run_info {
 int mt_watch_write_text(FILE *out, const struct mt_watch_run_info *ri,
                         const struct mt_watch_series *sr, const struct mt_watch_analysis *a);
 
+
+/* ---- metrics (metrics.c): the watch as OpenMetrics text ---------------------- */
+
+/* The two exposition formats /metrics speaks (chosen from the Accept header). */
+enum mt_metrics_format {
+	MT_METRICS_OPENMETRICS,   /* application/openmetrics-text 1.0.0: UNIT lines, "# EOF" */
+	MT_METRICS_PROM_TEXT,     /* text/plain 0.0.4: counters named with _total, no UNIT, no EOF */
+};
+
+/* Content-Type of each format. */
+const char *mt_metrics_content_type(enum mt_metrics_format fmt);
+
+/*
+ * What the exposition shows.  Every metric carries the labels pid and
+ * command.  Values that are not known are left out, never shown as 0:
+ * `last` NULL (no sample yet) leaves out the memory gauges, a verdict of
+ * MT_WATCH_TOO_FEW (or `a` NULL) the slopes.  The live heap and the free
+ * memory the allocator holds are never known to watch (it injects
+ * nothing); have_heap_live and have_alloc_free are for a source that
+ * records them, and leave those metrics out when 0.
+ */
+struct mt_watch_metrics {
+	pid_t pid;
+	const char *cmdline;                   /* any bytes; NULL or "" when unknown */
+	const struct mt_watch_sample *last;    /* the latest sample, or NULL */
+	uint64_t samples_total;                /* samples taken since the start */
+	const struct mt_watch_analysis *a;     /* NULL: not analyzed (verdict "too few samples") */
+	int have_heap_live, have_alloc_free;
+	uint64_t heap_live_bytes;              /* live heap: allocated and not freed */
+	uint64_t alloc_free_bytes;             /* held by the allocator, free for reuse */
+};
+
+/* The verdict as a label value: "growing", "plateau_after_warmup", ... */
+const char *mt_watch_verdict_label(enum mt_watch_verdict v);
+
+/*
+ * Writes the exposition of `m` in format `fmt` to `out`.  Label values are
+ * escaped, and bytes that are not valid UTF-8 are shown as '?'.  Returns 0
+ * or -errno of the stream (-EIO when it sets no errno).
+ */
+int mt_watch_write_metrics(FILE *out, const struct mt_watch_metrics *m, enum mt_metrics_format fmt);
+
+/* ---- the metrics server (listen.c) ------------------------------------------- */
+
+/*
+ * A tiny HTTP/1.1 server for /metrics, run from the sampling loop: it
+ * never blocks it.  Sockets are non-blocking; each connection serves one
+ * request (Connection: close) and is closed when its request exceeds
+ * MT_WATCH_HTTP_REQUEST_MAX bytes or when it is not done within
+ * MT_WATCH_HTTP_TIMEOUT_NS; beyond MT_WATCH_HTTP_CLIENTS_MAX open
+ * connections, new ones wait in the kernel's backlog.
+ *   GET /metrics  200, the exposition (OpenMetrics unless the Accept header
+ *                 asks for text/plain and not application/openmetrics-text)
+ *   GET other     404;  other methods: 405;  a malformed request: 400
+ */
+#define MT_WATCH_HTTP_CLIENTS_MAX   8
+#define MT_WATCH_HTTP_REQUEST_MAX   8192                 /* bytes of request line and headers */
+#define MT_WATCH_HTTP_TIMEOUT_NS    (5 * 1000000000ull)  /* per connection, read and write */
+
+/*
+ * Renders the exposition into `out` for a GET /metrics.  Returns 0, or a
+ * negative errno: the client gets 500.
+ */
+typedef int (*mt_watch_render_fn)(void *arg, FILE *out, enum mt_metrics_format fmt);
+
+struct mt_watch_server;
+
+/*
+ * Splits a --listen value: "HOST:PORT", "[IPV6]:PORT", or ":PORT" (all
+ * interfaces: host ""); PORT a decimal from 0 (any free port) to 65535.
+ * Writes the host, brackets removed, into `host` (cap bytes).  Returns 0,
+ * or -EINVAL (with nothing promised in host) when the value is malformed.
+ */
+int mt_watch_listen_split(const char *spec, char *host, size_t cap, unsigned *port);
+
+/*
+ * Opens a server listening on `spec` (see mt_watch_listen_split; a host
+ * may be a name, resolved once).  `render` is called for each GET
+ * /metrics.  On success returns 0 and *out; on failure returns -EINVAL (a
+ * malformed value), -EADDRNOTAVAIL (a host that does not resolve to a
+ * local address), or the errno of socket, bind or listen (-EADDRINUSE,
+ * -EACCES), with a reason in `err` (errcap bytes).
+ * The sockets are close-on-exec: a command started later does not get them.
+ */
+int mt_watch_server_open(struct mt_watch_server **out, const char *spec, mt_watch_render_fn render,
+                         void *arg, char *err, size_t errcap);
+
+/* "http://127.0.0.1:9100/metrics", "http://[::1]:9100/metrics": where it listens. */
+const char *mt_watch_server_url(const struct mt_watch_server *sv);
+
+/*
+ * Serves until `deadline_ns` (CLOCK_MONOTONIC) or until `wake_fd` (>= 0;
+ * -1: none) is readable.  Returns 1 when wake_fd is readable, 0 at the
+ * deadline, or -errno when poll fails for another reason than EINTR.
+ */
+int mt_watch_server_run(struct mt_watch_server *sv, int wake_fd, uint64_t deadline_ns);
+
+/* Closes the server and its connections; NULL is a no-op. */
+void mt_watch_server_close(struct mt_watch_server *sv);
+
 #endif
