@@ -175,6 +175,8 @@ struct mt_verdict {
 	size_t win_first, win_end;
 	/* measured values the summary and remedies quote */
 	double heap_mean, heap_slope, heap_rise, rss_mean, rss_slope, rss_rise;
+	/* free_end, footprint_end, util_end: at the window's mallinfo2 sample with the most
+	   allocator-held free memory (the retention at its worst); heap_end: at the window's end */
 	double free_end, heap_end, footprint_end, util_end, non_heap_rise;
 	double plateau_mean, plateau_max, warmup_rise, plateau_fraction;
 	int have_trim; uint64_t trim_before, trim_after;

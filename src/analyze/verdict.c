@@ -438,8 +438,8 @@ static void remedies_retention(struct judge *j)
 	for (size_t i = 0; i < v->n_alt; i++)
 		remedy(v, "try another allocator found on this system (its effect depends on the "
 		       "workload; measure it):\n  LD_PRELOAD=%s %s", v->alt_alloc[i], cmd);
-	remedy(v, "measure the options on this workload side by side (a future command):\n"
-	       "  memtriage compare --configs glibc,arena2,jemalloc,mimalloc -- %s", cmd);
+	remedy(v, "measure the options on this workload side by side (RSS per cycle, throughput):\n"
+	       "  memtriage compare --configs glibc,arena2,trim,jemalloc,mimalloc -- %s", cmd);
 }
 
 static void remedies_heap(struct judge *j)
@@ -518,7 +518,7 @@ static void summarize(struct judge *j)
 	case MT_V_ALLOC_RETENTION:
 		if (v->allocator_stats)
 			snprintf(v->summary, sizeof v->summary, "allocator retention, not a leak: the live "
-			         "heap is flat at %s while glibc's arenas hold %s free (%.1f%% utilization)",
+			         "heap is flat at %s while glibc's arenas hold up to %s free (%.1f%% utilization then)",
 			         sz(b1, v->heap_mean), sz(b2, v->free_end), 100 * v->util_end);
 		else
 			snprintf(v->summary, sizeof v->summary, "allocator retention, not a leak: the live "
@@ -595,16 +595,20 @@ static void end_figures(struct judge *j)
 	for (size_t i = j->w0; i < j->w1; i++)   /* the most, not the last: exit joins them */
 		if (a->timeline[i].threads > v->threads_last)
 			v->threads_last = a->timeline[i].threads;
-	/* the allocator's state while the program ran: the last sample before the exit's teardown */
-	for (size_t i = j->w1; i-- > j->w0;)
-		if (a->timeline[i].have_mi && !a->timeline[i].mi_age_ns) {
-			const struct mt_timeline_point *p = &a->timeline[i];
-			v->free_end = (double)p->alloc_free;
-			double fp = (double)(p->mi_arena + p->mi_hblkhd);
-			v->footprint_end = fp;
-			v->util_end = fp > 0 ? (double)p->mi_heap / fp : 0;
-			break;
-		}
+	/*
+	 * The allocator's state while the program ran: the sample of the window
+	 * where it held the most free memory.  Not the last one: the window's end
+	 * may catch the program winding down (live heap near 0, utilization 0%).
+	 */
+	for (size_t i = j->w0; i < j->w1; i++) {
+		const struct mt_timeline_point *p = &a->timeline[i];
+		if (!p->have_mi || p->mi_age_ns || (double)p->alloc_free < v->free_end)
+			continue;
+		v->free_end = (double)p->alloc_free;
+		double fp = (double)(p->mi_arena + p->mi_hblkhd);
+		v->footprint_end = fp;
+		v->util_end = fp > 0 ? (double)p->mi_heap / fp : 0;
+	}
 	const struct mt_trace *tr = a->trace;
 	for (size_t i = 0; tr && i < tr->n_samples; i++) {
 		const struct mt_sample *s = &tr->samples[i];

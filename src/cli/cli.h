@@ -56,6 +56,7 @@ int mt_parse_duration(const char *cmd, const char *opt, const char *s, uint64_t 
 /* File names of memtriage's preload libraries. */
 #define MT_RECORDER_LIB "libmemtriage.so"
 #define MT_TRIM_LIB     "libmemtriage_trim.so"
+#define MT_MARKS_LIB    "libmemtriage_marks.so"
 
 /*
  * Absolute path of one of memtriage's libraries (`name`, MT_*_LIB):

@@ -277,8 +277,9 @@ int mt_parse_duration(const char *cmd, const char *opt, const char *s, uint64_t 
 				*out = (uint64_t)ns;
 				return 0;
 			}
+	char b1[MT_FMT_LEN], b2[MT_FMT_LEN];
 	mt_usage_error(cmd, "invalid value '%s' for %s: expected a duration such as 50ms, "
-	               "1s or 10m, from %g ms to %.0f h", s, opt, (double)lo / 1e6,
-	               (double)hi / 3600e9);
+	               "1s or 10m, from %s to %s", s, opt, mt_fmt_duration(b1, lo),
+	               mt_fmt_duration(b2, hi));
 	return -1;
 }

@@ -29,6 +29,7 @@
 
 #define DEFAULT_CYCLE_PATTERN "^cycle [0-9]+:"
 #define DEFAULT_TPUT_PATTERN  "throughput=([0-9.]+)"
+#define DEFAULT_MARK_PATTERN  "^cycle"
 
 static void compare_usage(FILE *f)
 {
@@ -39,7 +40,8 @@ static void compare_usage(FILE *f)
 	        "after each cycle and at the end, growth per cycle, VmPeak, wall time, throughput\n"
 	        "and final RSS against the baseline's (glibc); then a recommendation.\n\n"
 	        "A cycle ends when CMD prints a line matching --cycle-pattern (the built-in sims\n"
-	        "print 'cycle N: ...').  With --server and --load (shell command lines), the\n"
+	        "print 'cycle N: ...') or makes a mark (include/memtriage.h) whose label matches\n"
+	        "--cycle-mark.  With --server and --load (shell command lines), the\n"
 	        "server runs under each configuration, the load runs --cycles times against it\n"
 	        "under the unchanged environment, and the server's RSS is read after each load.\n\n"
 	        "options:\n"
@@ -60,6 +62,7 @@ static void compare_usage(FILE *f)
 	        "                           (default 1s)\n"
 	        "  --cycle-pattern REGEX    a line of CMD that ends a cycle (POSIX extended;\n"
 	        "                           default '" DEFAULT_CYCLE_PATTERN "')\n"
+	        "  --cycle-mark REGEX       a mark's label that ends a cycle (default '" DEFAULT_MARK_PATTERN "')\n"
 	        "  --throughput-pattern REGEX\n"
 	        "                           a line with a throughput, its first group the number\n"
 	        "                           (default '" DEFAULT_TPUT_PATTERN "')\n"
@@ -114,7 +117,7 @@ static int parse_sweep(struct cmp_opts *o, char *spec)
 
 static int compile(regex_t *re, const char *pat, const char *opt)
 {
-	int rc = regcomp(re, pat, REG_EXTENDED | (strcmp(opt, "--cycle-pattern") ? 0 : REG_NOSUB));
+	int rc = regcomp(re, pat, REG_EXTENDED | (strcmp(opt, "--throughput-pattern") ? REG_NOSUB : 0));
 	if (rc) {
 		char msg[128];
 		regerror(rc, re, msg, sizeof(msg));
@@ -142,7 +145,7 @@ static int check_sweeps_used(const struct cmp_opts *o)
 }
 
 enum { O_CONFIGS = 256, O_CONFIG, O_CYCLES, O_SERVER, O_LOAD, O_READY, O_GRACE, O_SWEEP,
-       O_TRIM, O_CYCLE_RE, O_TPUT_RE, O_RECORD };
+       O_TRIM, O_CYCLE_RE, O_TPUT_RE, O_MARK_RE, O_RECORD };
 
 static int parse_option(struct cmp_opts *o, int c, const char **configs)
 {
@@ -163,6 +166,7 @@ static int parse_option(struct cmp_opts *o, int c, const char **configs)
 	                       ? MT_EXIT_USAGE : 0;
 	case O_CYCLE_RE: o->cycle_pat = optarg; return 0;
 	case O_TPUT_RE:  o->tput_pat = optarg; return 0;
+	case O_MARK_RE:  o->mark_pat = optarg; return 0;
 	case O_RECORD:  o->record_dir = optarg ? optarg : "."; return 0;
 	case 'o':       o->output = optarg; return 0;
 	case 'i':       return mt_parse_duration("compare", "--interval", optarg, 10 * NS_PER_MS,
@@ -187,6 +191,7 @@ static int parse_args(int argc, char **argv, struct cmp_opts *o)
 		{ "trim-interval", required_argument, NULL, O_TRIM },
 		{ "cycle-pattern", required_argument, NULL, O_CYCLE_RE },
 		{ "throughput-pattern", required_argument, NULL, O_TPUT_RE },
+		{ "cycle-mark", required_argument, NULL, O_MARK_RE },
 		{ "record",  optional_argument, NULL, O_RECORD },
 		{ "output",  required_argument, NULL, 'o' },
 		{ "interval", required_argument, NULL, 'i' },
@@ -222,6 +227,11 @@ static int parse_args(int argc, char **argv, struct cmp_opts *o)
 		return MT_EXIT_USAGE;
 	if (compile(&o->tput_re, o->tput_pat, "--throughput-pattern")) {
 		regfree(&o->cycle_re);
+		return MT_EXIT_USAGE;
+	}
+	if (compile(&o->mark_re, o->mark_pat, "--cycle-mark")) {
+		regfree(&o->cycle_re);
+		regfree(&o->tput_re);
 		return MT_EXIT_USAGE;
 	}
 	if (check_sweeps_used(o))
@@ -352,6 +362,13 @@ static int setup(struct cmp_opts *o)
 		if (!(o->recorder = mt_find_lib(MT_RECORDER_LIB)))
 			return MT_EXIT_USAGE;
 	}
+	if (o->output && !(o->output_file = fopen(o->output, "w"))) {
+		mt_error("cannot write '%s': %s", o->output, strerror(errno));
+		return MT_EXIT_FAIL;
+	}
+	/* marks end cycles in command mode; without the relay only output lines do */
+	if (o->cmd)
+		o->relay = mt_find_lib(MT_MARKS_LIB);
 	o->progress = isatty(STDERR_FILENO);
 	return 0;
 }
@@ -360,7 +377,8 @@ int mt_cmd_compare(int argc, char **argv)
 {
 	struct cmp_opts o = { .interval_ns = 100 * NS_PER_MS, .ready_ns = NS_PER_S,
 	                      .grace_ns = 5 * NS_PER_S, .trim_interval_ns = NS_PER_S,
-	                      .cycle_pat = DEFAULT_CYCLE_PATTERN, .tput_pat = DEFAULT_TPUT_PATTERN };
+	                      .cycle_pat = DEFAULT_CYCLE_PATTERN, .tput_pat = DEFAULT_TPUT_PATTERN,
+	                      .mark_pat = DEFAULT_MARK_PATTERN };
 	int rc = parse_args(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
@@ -381,6 +399,7 @@ int mt_cmd_compare(int argc, char **argv)
 		if (res[i].trace[0])
 			verdict_of(&res[i]);
 	rc = cmp_results_write(&o, res, n, stdout);
+	o.output_file = NULL;      /* closed by cmp_results_write */
 	if (fflush(stdout) && !rc) {
 		mt_error("cannot write the tables: %s", strerror(errno));
 		rc = MT_EXIT_FAIL;
@@ -394,8 +413,14 @@ out:
 	for (size_t i = 0; res && i < n; i++)
 		free(res[i].cycle_rss);
 	free(res);
+	if (o.output_file) {         /* the runs were stopped: no results, no file */
+		fclose(o.output_file);
+		unlink(o.output);
+	}
 	free(o.recorder);
 	free(o.trim_lib);
+	free(o.relay);
+	regfree(&o.mark_re);
 	regfree(&o.cycle_re);
 	regfree(&o.tput_re);
 	return rc;

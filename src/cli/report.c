@@ -123,13 +123,17 @@ static int parse_args(int argc, char **argv, struct report_args *ra)
 static char *read_compare(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
-	char head[64];
+	char head[256], packed[256];
 	if (!f)
 		return NULL;
-	size_t n = fread(head, 1, sizeof(head) - 1, f);
-	head[n] = '\0';
+	size_t n = fread(head, 1, sizeof(head) - 1, f), k = 0;
+	for (size_t i = 0; i < n; i++)      /* as reformatted by jq or json.tool, too */
+		if (!strchr(" \t\r\n", head[i]))
+			packed[k++] = head[i];
+	packed[k] = '\0';
 	char *text = NULL;
-	if (strstr(head, "\"schema\":\"memtriage-compare\"") && fseek(f, 0, SEEK_END) == 0) {
+	if (packed[0] == '{' && strstr(packed, "\"schema\":\"memtriage-compare\"") &&
+	    fseek(f, 0, SEEK_END) == 0) {
 		long size = ftell(f);
 		if (size > 0 && (unsigned long)size <= COMPARE_FILE_MAX && fseek(f, 0, SEEK_SET) == 0 &&
 		    (text = malloc((size_t)size + 1)) && fread(text, 1, (size_t)size, f) == (size_t)size) {

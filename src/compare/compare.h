@@ -66,12 +66,14 @@ struct cmp_opts {
 	const char *server, *load; /* shell command lines (sh -c), server mode */
 	unsigned cycles;           /* server mode: load runs; else stop after N cycles (0: never) */
 	uint64_t interval_ns, ready_ns, grace_ns, trim_interval_ns;
-	regex_t cycle_re, tput_re; /* compiled --cycle-pattern and --throughput-pattern */
-	const char *cycle_pat, *tput_pat;
+	regex_t cycle_re, tput_re, mark_re;  /* --cycle-pattern, --throughput-pattern, --cycle-mark */
+	const char *cycle_pat, *tput_pat, *mark_pat;
 	const char *record_dir;    /* --record: write a trace per run there; NULL: no recording */
 	const char *output;        /* --output: JSON results file; NULL: none */
+	FILE *output_file;         /* opened before the runs, so a bad path fails first */
 	int verbose, progress;
 	char *recorder, *trim_lib; /* absolute paths, found when a run needs them (owned) */
+	char *relay;               /* libmemtriage_marks.so, preloaded first; NULL: marks unseen */
 };
 
 /* What one run measured. */
@@ -93,7 +95,9 @@ struct cmp_result {
 	char preload_path[256];
 	int have_sample;
 	uint64_t initial, last_rss, vm_peak;      /* bytes */
-	uint64_t *cycle_rss; size_t n_cycles;     /* RSS after each cycle (owned) */
+	uint64_t *cycle_rss; size_t n_cycles;     /* RSS after the first CMP_CYCLES_MAX cycles (owned) */
+	size_t cycles_seen;                       /* every cycle, kept or not */
+	uint64_t last_cycle_rss;                  /* RSS after the last cycle */
 	double throughput_sum; size_t n_throughput;
 	uint64_t wall_ns;
 	char trace[512];           /* --record: the trace's path; "" when none */
@@ -122,10 +126,12 @@ int cmp_config_parse_list(struct cmp_opts *o, const char *list);
 int cmp_config_locate(struct cmp_opts *o, struct cmp_result *r);
 /*
  * In a child about to exec: sets the configuration's variables and
- * LD_PRELOAD (recorder first when `trace` is not NULL, then the
- * configuration's library, then what was preloaded already).
+ * LD_PRELOAD: the marks relay when mark_fd >= 0 (MEMTRIAGE_MARK_FD), the
+ * recorder when `trace` is not NULL, the configuration's library, then
+ * what was preloaded already.
  */
-void cmp_config_apply(const struct cmp_opts *o, const struct cmp_result *r, const char *trace);
+void cmp_config_apply(const struct cmp_opts *o, const struct cmp_result *r, const char *trace,
+                      int mark_fd);
 
 /* ---- group.c ---- */
 struct cmp_mem {
@@ -138,6 +144,8 @@ struct cmp_mem {
 int cmp_group_mem(pid_t pgid, struct cmp_mem *m);
 /* Processes of group pgid still alive or zombie (for the no-orphans check); 0 when none. */
 unsigned cmp_group_count(pid_t pgid);
+/* SIGKILLs every living child of process `parent`; returns how many there were. */
+unsigned cmp_children_kill(pid_t parent);
 
 /* ---- runner.c ---- */
 /*

@@ -176,7 +176,8 @@ int cmp_config_locate(struct cmp_opts *o, struct cmp_result *r)
 	return -1;
 }
 
-void cmp_config_apply(const struct cmp_opts *o, const struct cmp_result *r, const char *trace)
+void cmp_config_apply(const struct cmp_opts *o, const struct cmp_result *r, const char *trace,
+                      int mark_fd)
 {
 	char ms[32], buf[4096];
 	const char *prev = getenv("LD_PRELOAD");
@@ -189,9 +190,15 @@ void cmp_config_apply(const struct cmp_opts *o, const struct cmp_result *r, cons
 		setenv("MEMTRIAGE_TRIM_INTERVAL_MS", ms, 1);
 	}
 	buf[0] = '\0';
-	/* the recorder goes first, so that it sees the allocator preloaded after it */
-	if (trace && o->recorder) {
-		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s", o->recorder);
+	/* the relay first: its memtriage_mark() passes on to the recorder's */
+	if (mark_fd >= 0 && o->relay) {
+		len += (size_t)snprintf(buf, sizeof(buf), "%s", o->relay);
+		snprintf(ms, sizeof(ms), "%d", mark_fd);
+		setenv("MEMTRIAGE_MARK_FD", ms, 1);
+	}
+	/* the recorder before the allocator, so that it sees the allocator preloaded after it */
+	if (trace && o->recorder && len < sizeof(buf)) {
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", len ? " " : "", o->recorder);
 		setenv("MEMTRIAGE_OUTPUT", trace, 1);
 	}
 	if (r->preload_path[0] && len < sizeof(buf))

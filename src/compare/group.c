@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,15 +41,16 @@ static ssize_t read_proc(const char *pid, const char *name, char *buf, size_t ca
  * Process group and state of /proc/PID/stat: "pid (comm) S ppid pgrp ...";
  * comm may hold spaces and parentheses, so fields follow the last ')'.
  */
-static int stat_pgrp(const char *pid, pid_t *pgrp, char *state)
+static int stat_ids(const char *pid, pid_t *ppid, pid_t *pgrp, char *state)
 {
 	char buf[512];
 	if (read_proc(pid, "stat", buf, sizeof(buf)) <= 0)
 		return -1;
 	char *p = strrchr(buf, ')');
-	int ppid, pg;
-	if (!p || sscanf(p + 1, " %c %d %d", state, &ppid, &pg) != 3)
+	int pp, pg;
+	if (!p || sscanf(p + 1, " %c %d %d", state, &pp, &pg) != 3)
 		return -1;
+	*ppid = pp;
 	*pgrp = pg;
 	return 0;
 }
@@ -72,9 +74,9 @@ static unsigned each_member(pid_t pgid, int with_zombies,
 	if (!d)
 		return 0;
 	while ((e = readdir(d))) {
-		pid_t pg;
+		pid_t pg, pp;
 		char state;
-		if (!isdigit((unsigned char)e->d_name[0]) || stat_pgrp(e->d_name, &pg, &state))
+		if (!isdigit((unsigned char)e->d_name[0]) || stat_ids(e->d_name, &pp, &pg, &state))
 			continue;
 		if (pg != pgid || (!with_zombies && (state == 'Z' || state == 'X')))
 			continue;
@@ -112,4 +114,25 @@ int cmp_group_mem(pid_t pgid, struct cmp_mem *m)
 unsigned cmp_group_count(pid_t pgid)
 {
 	return each_member(pgid, 1, NULL, NULL);
+}
+
+unsigned cmp_children_kill(pid_t parent)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	unsigned n = 0;
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		pid_t pg, pp;
+		char state;
+		if (!isdigit((unsigned char)e->d_name[0]) || stat_ids(e->d_name, &pp, &pg, &state))
+			continue;
+		if (pp == parent && state != 'Z' && state != 'X') {
+			kill((pid_t)atol(e->d_name), SIGKILL);
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
 }

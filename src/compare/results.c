@@ -32,7 +32,7 @@ static int run_ok(const struct cmp_result *r)
 
 static uint64_t final_rss(const struct cmp_result *r)
 {
-	return r->n_cycles ? r->cycle_rss[r->n_cycles - 1] : r->last_rss;
+	return r->cycles_seen ? r->last_cycle_rss : r->last_rss;
 }
 
 static double throughput(const struct cmp_result *r)
@@ -93,8 +93,8 @@ static size_t max_cycles(const struct cmp_result *res, size_t n)
 {
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++)
-		if (has_data(&res[i]) && res[i].n_cycles > m)
-			m = res[i].n_cycles;
+		if (has_data(&res[i]) && res[i].cycles_seen > m)
+			m = res[i].cycles_seen;
 	return m;
 }
 
@@ -131,14 +131,14 @@ static struct cmp_table *rss_table(const struct cmp_opts *o, const struct cmp_re
 		cmp_table_set(t, row, 1, "%s", mib(b, r->initial));
 		for (size_t k = 0; k < cols; k++) {
 			int last = k == cols - 1 && mc > CYCLE_COLS;
-			size_t idx = last ? r->n_cycles - 1 : k;
-			if (last ? r->n_cycles > CYCLE_COLS - 1 : k < r->n_cycles)
-				cmp_table_set(t, row, 2 + k, "%s", mib(b, r->cycle_rss[idx]));
+			if (last ? r->cycles_seen > CYCLE_COLS - 1 : k < r->n_cycles)
+				cmp_table_set(t, row, 2 + k, "%s", mib(b, last ? r->last_cycle_rss
+				                                               : r->cycle_rss[k]));
 		}
 		cmp_table_set(t, row, cols + 2, "%s", mib(b, final_rss(r)));
-		if (r->n_cycles >= 2)
-			cmp_table_set(t, row, cols + 3, "%+.1f", ((double)r->cycle_rss[r->n_cycles - 1] -
-			              (double)r->cycle_rss[0]) / (double)(r->n_cycles - 1) / MiB);
+		if (r->cycles_seen >= 2 && r->n_cycles)
+			cmp_table_set(t, row, cols + 3, "%+.1f", ((double)r->last_cycle_rss -
+			              (double)r->cycle_rss[0]) / (double)(r->cycles_seen - 1) / MiB);
 		cmp_table_set(t, row, cols + 4, "%.2fx", (double)final_rss(r) / (double)final_rss(base));
 	}
 	snprintf(t->note, sizeof(t->note), "RSS of the run's process group from /proc every %.0f ms "
@@ -348,8 +348,8 @@ static void json_runs(FILE *f, const struct cmp_opts *o, const struct cmp_result
 		        (unsigned long long)r->initial);
 		for (size_t k = 0; k < r->n_cycles; k++)
 			fprintf(f, "%s%llu", k ? "," : "", (unsigned long long)r->cycle_rss[k]);
-		fprintf(f, "],\"final_rss_bytes\":%llu,\"vm_peak_bytes\":%llu,\"wall_ns\":%llu",
-		        (unsigned long long)final_rss(r), (unsigned long long)r->vm_peak,
+		fprintf(f, "],\"cycles\":%zu,\"final_rss_bytes\":%llu,\"vm_peak_bytes\":%llu,\"wall_ns\":%llu",
+		        r->cycles_seen, (unsigned long long)final_rss(r), (unsigned long long)r->vm_peak,
 		        (unsigned long long)r->wall_ns);
 		if (r->n_throughput)
 			fprintf(f, ",\"throughput\":%.3f", throughput(r));
@@ -413,11 +413,7 @@ static void json_head(FILE *f, const struct cmp_opts *o)
 static int write_json(const struct cmp_opts *o, const struct cmp_result *res, size_t n,
                       struct cmp_table **tabs, size_t n_tabs, const char *rec)
 {
-	FILE *f = fopen(o->output, "w");
-	if (!f) {
-		mt_error("cannot write '%s': %s", o->output, strerror(errno));
-		return MT_EXIT_FAIL;
-	}
+	FILE *f = o->output_file;
 	json_head(f, o);
 	json_runs(f, o, res, n);
 	fputs(",\"tables\":[", f);
@@ -488,7 +484,7 @@ int cmp_results_write(const struct cmp_opts *o, struct cmp_result *res, size_t n
 	snprintf(line, sizeof(line), "recommendation%s: %s", o->n_sweeps ? " (at the last sweep point)"
 	         : "", rec);
 	cmp_print_wrapped(out, line);
-	int rc = o->output ? write_json(o, res, n, tabs, n_tabs, rec) : 0;
+	int rc = o->output_file ? write_json(o, res, n, tabs, n_tabs, rec) : 0;
 	for (size_t i = 0; i < n_tabs; i++)
 		cmp_table_free(tabs[i]);
 	return rc;

@@ -46,9 +46,8 @@ struct child {
 	int out_fd;                          /* its stdout; -1 at EOF */
 	int reaped, wstatus;
 	int ended;                           /* its group was ended: nothing of it is left */
-	char line[LINE_MAX_];
-	size_t len;
-	int cont;                            /* the rest of a line too long for the buffer */
+	int mark_fd;                         /* the marks relay's pipe (main only); -1 when none */
+	struct line_buf { char s[LINE_MAX_]; size_t len; int cont; } out, marks;
 };
 
 struct runner {
@@ -63,6 +62,7 @@ struct runner {
 	int progress_shown;
 	size_t cap_cycles;
 	int want_stop;                       /* --cycles reached in command mode */
+	enum { SRC_NONE, SRC_LINES, SRC_MARKS } source;  /* what ends cycles: the first seen, only */
 	int saw_line;                        /* CMD printed a line */
 };
 
@@ -124,7 +124,7 @@ char *cmp_substitute(const struct cmp_opts *o, size_t point, const char *s)
  * errno goes through err_fd (close-on-exec).
  */
 static void __attribute__((noreturn)) exec_child(struct runner *rn, char **argv, const char *line,
-                                                 int out_fd, int err_fd, int configure)
+                                                 int out_fd, int err_fd, int mark_fd, int configure)
 {
 	setpgid(0, 0);
 	sigprocmask(SIG_SETMASK, rn->old, NULL);
@@ -132,8 +132,12 @@ static void __attribute__((noreturn)) exec_child(struct runner *rn, char **argv,
 	if (null_fd >= 0)
 		dup2(null_fd, STDIN_FILENO);
 	dup2(out_fd, STDOUT_FILENO);
+	/* the relay's pipe: inherited across exec (no FD_CLOEXEC), above the fds programs use */
+	int relay_fd = mark_fd >= 0 ? fcntl(mark_fd, F_DUPFD, 200) : -1;
+	if (relay_fd >= 0)
+		fcntl(relay_fd, F_SETFL, O_NONBLOCK);
 	if (configure)
-		cmp_config_apply(rn->o, rn->r, rn->r->trace[0] ? rn->r->trace : NULL);
+		cmp_config_apply(rn->o, rn->r, rn->r->trace[0] ? rn->r->trace : NULL, relay_fd);
 	if (line)
 		execl("/bin/sh", "sh", "-c", line, (char *)NULL);
 	else
@@ -144,39 +148,56 @@ static void __attribute__((noreturn)) exec_child(struct runner *rn, char **argv,
 	_exit(MT_EXIT_NOEXEC);
 }
 
-/* Starts a child; returns 0, or an errno (exec's, fork's or pipe's). */
+/* Closes the pipes of start() that are open. */
+static void close_pipes(int p[3][2])
+{
+	for (int i = 0; i < 3; i++)
+		for (int k = 0; k < 2; k++)
+			if (p[i][k] >= 0)
+				close(p[i][k]);
+}
+
+/*
+ * Starts a child: stdout into a pipe, and for the measured (main) one the
+ * marks relay's pipe when it is configured.  Returns 0, or an errno
+ * (exec's, fork's or pipe's).
+ */
 static int start(struct runner *rn, struct child *ch, enum role role, char **argv,
                  const char *line, int configure)
 {
-	int out[2], err[2];
+	int p[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };   /* stdout, exec errno, marks */
+	int want_marks = role == ROLE_MAIN && rn->o->relay && rn->o->cmd;
 	memset(ch, 0, sizeof(*ch));
 	ch->role = role;
-	ch->out_fd = -1;
-	if (pipe2(out, O_CLOEXEC))
-		return errno;
-	if (pipe2(err, O_CLOEXEC)) {
+	ch->out_fd = ch->mark_fd = -1;
+	if (pipe2(p[0], O_CLOEXEC) || pipe2(p[1], O_CLOEXEC) || (want_marks && pipe2(p[2], O_CLOEXEC))) {
 		int e = errno;
-		close(out[0]);
-		close(out[1]);
+		close_pipes(p);
 		return e;
 	}
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == 0)
-		exec_child(rn, argv, line, out[1], err[1], configure);
+		exec_child(rn, argv, line, p[0][1], p[1][1], p[2][1], configure);
 	int fork_errno = errno;
-	close(out[1]);
-	close(err[1]);
+	int out = p[0][0], err = p[1][0], marks = p[2][0];
+	p[0][0] = p[1][0] = p[2][0] = -1;
+	close_pipes(p);             /* the write ends: the child has them */
 	if (pid < 0) {
-		close(out[0]);
-		close(err[0]);
+		close(out);
+		close(err);
+		if (marks >= 0)
+			close(marks);
 		return fork_errno;
 	}
 	setpgid(pid, pid);          /* both sides: whichever runs first */
 	ch->pid = pid;
-	ch->out_fd = out[0];
+	ch->out_fd = out;
+	ch->mark_fd = marks;
 	fcntl(ch->out_fd, F_SETFL, O_NONBLOCK);
-	return mt_exec_error(err[0]);
+	if (marks >= 0)
+		fcntl(marks, F_SETFL, O_NONBLOCK);
+	return mt_exec_error(err);
 }
 
 /* ---- sampling and output ----------------------------------------------------- */
@@ -218,23 +239,37 @@ static int sample(struct runner *rn)
 	return 0;
 }
 
-/* The end of a cycle: RSS now (the last sample when the group is gone). */
+/*
+ * The end of a cycle: RSS now (the last sample when the group is gone).
+ * The first CMP_CYCLES_MAX are kept; the count and the last go on.
+ */
 static void end_cycle(struct runner *rn)
 {
 	struct cmp_result *r = rn->r;
 	sample(rn);
-	if (r->n_cycles == rn->cap_cycles && r->n_cycles < CMP_CYCLES_MAX) {
+	if (r->n_cycles == rn->cap_cycles && rn->cap_cycles < CMP_CYCLES_MAX) {
 		size_t cap = rn->cap_cycles ? 2 * rn->cap_cycles : 8;
+		cap = cap > CMP_CYCLES_MAX ? CMP_CYCLES_MAX : cap;
 		uint64_t *n = realloc(r->cycle_rss, cap * sizeof(*n));
-		if (!n)
-			return;
-		r->cycle_rss = n;
-		rn->cap_cycles = cap;
+		if (n) {
+			r->cycle_rss = n;
+			rn->cap_cycles = cap;
+		}
 	}
 	if (r->n_cycles < rn->cap_cycles)
 		r->cycle_rss[r->n_cycles++] = r->last_rss;
-	if (rn->o->cmd && rn->o->cycles && r->n_cycles >= rn->o->cycles)
+	r->cycles_seen++;
+	r->last_cycle_rss = r->last_rss;
+	if (rn->o->cmd && rn->o->cycles && r->cycles_seen >= rn->o->cycles)
 		rn->want_stop = 1;
+}
+
+/* Lines or marks end cycles, whichever comes first: a program doing both counts once. */
+static int cycle_source(struct runner *rn, int source)
+{
+	if (rn->source == SRC_NONE)
+		rn->source = source;
+	return (int)rn->source == source;
 }
 
 static void on_line(struct runner *rn, struct child *ch, const char *line)
@@ -242,11 +277,14 @@ static void on_line(struct runner *rn, struct child *ch, const char *line)
 	regmatch_t m[2];
 	/* CMD's first line says it has started up: its RSS then is the start */
 	if (ch->role == ROLE_MAIN && rn->o->cmd && !rn->saw_line && !rn->r->n_cycles) {
+		struct cmp_result keep = *rn->r;
 		rn->saw_line = 1;
 		rn->r->have_sample = 0;
-		sample(rn);
+		if (sample(rn))
+			*rn->r = keep;      /* gone already: the first sample stays the start */
 	}
-	if (ch->role == ROLE_MAIN && rn->o->cmd && regexec(&rn->o->cycle_re, line, 0, NULL, 0) == 0)
+	if (ch->role == ROLE_MAIN && rn->o->cmd && regexec(&rn->o->cycle_re, line, 0, NULL, 0) == 0 &&
+	    cycle_source(rn, SRC_LINES))
 		end_cycle(rn);
 	/* throughput: CMD's own lines, or the load's */
 	if ((ch->role == ROLE_LOAD || rn->o->cmd) &&
@@ -260,32 +298,57 @@ static void on_line(struct runner *rn, struct child *ch, const char *line)
 	}
 }
 
-/* Takes what a child's pipe has; closes it at EOF. */
-static void read_output(struct runner *rn, struct child *ch)
+/* A mark the program made (through the relay): one matching --cycle-mark ends a cycle. */
+static void on_mark(struct runner *rn, struct child *ch, const char *label)
+{
+	if (regexec(&rn->o->mark_re, label, 0, NULL, 0) == 0 && cycle_source(rn, SRC_MARKS))
+		end_cycle(rn);
+}
+
+/*
+ * Takes what one of a child's pipes (*fd: its stdout, or the marks pipe)
+ * has, a line at a time into fn; closes it at EOF.
+ */
+static void read_lines(struct runner *rn, struct child *ch, int *fd, struct line_buf *lb,
+                       void (*fn)(struct runner *, struct child *, const char *))
 {
 	char buf[4096];
 	ssize_t n;
-	while ((n = read(ch->out_fd, buf, sizeof(buf))) > 0) {
-		if (rn->o->verbose) {
+	while ((n = read(*fd, buf, sizeof(buf))) > 0) {
+		if (rn->o->verbose && fd == &ch->out_fd) {
 			progress_clear(rn);
 			fwrite(buf, 1, (size_t)n, stderr);
 		}
 		for (ssize_t i = 0; i < n; i++) {
-			if (buf[i] != '\n' && ch->len < LINE_MAX_ - 1) {
-				ch->line[ch->len++] = buf[i];
+			if (buf[i] != '\n' && lb->len < LINE_MAX_ - 1) {
+				lb->s[lb->len++] = buf[i];
 				continue;
 			}
-			ch->line[ch->len] = '\0';
-			if (!ch->cont)
-				on_line(rn, ch, ch->line);
-			ch->cont = buf[i] != '\n';
-			ch->len = 0;
+			lb->s[lb->len] = '\0';
+			if (!lb->cont)
+				fn(rn, ch, lb->s);
+			lb->cont = buf[i] != '\n';
+			lb->len = 0;
 		}
 	}
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		close(ch->out_fd);
-		ch->out_fd = -1;
+		if (lb->len && !lb->cont) {   /* a last line without a newline */
+			lb->s[lb->len] = '\0';
+			fn(rn, ch, lb->s);
+		}
+		lb->len = 0;
+		close(*fd);
+		*fd = -1;
 	}
+}
+
+static void read_output(struct runner *rn, struct child *ch)
+{
+	/* marks first: a program's mark usually comes before what it prints after it */
+	if (ch->mark_fd >= 0)
+		read_lines(rn, ch, &ch->mark_fd, &ch->marks, on_mark);
+	if (ch->out_fd >= 0)
+		read_lines(rn, ch, &ch->out_fd, &ch->out, on_line);
 }
 
 /* ---- children's ends ------------------------------------------------------------ */
@@ -340,7 +403,7 @@ static int pump(struct runner *rn, const struct child *until, uint64_t deadline)
 		if (until && done(until)) {
 			/* what it printed before it ended still counts */
 			for (struct child *c = &rn->main; c; c = c == &rn->main ? &rn->load : NULL)
-				if (c->out_fd >= 0 && c->reaped)
+				if ((c->out_fd >= 0 || c->mark_fd >= 0) && c->reaped)
 					read_output(rn, c);
 			return 0;
 		}
@@ -350,13 +413,16 @@ static int pump(struct runner *rn, const struct child *until, uint64_t deadline)
 			return 2;
 		if (rn->want_stop)
 			return 3;
-		struct pollfd pf[3] = { { rn->sfd, POLLIN, 0 } };
-		struct child *who[3] = { NULL };
+		struct pollfd pf[5] = { { rn->sfd, POLLIN, 0 } };
+		struct child *who[5] = { NULL };
 		nfds_t n = 1;
 		for (struct child *c = &rn->main; c; c = c == &rn->main ? &rn->load : NULL)
-			if (c->pid && c->out_fd >= 0) {
-				pf[n] = (struct pollfd){ c->out_fd, POLLIN, 0 };
-				who[n++] = c;
+			for (int k = 0; k < 2; k++) {
+				int fd = k ? c->mark_fd : c->out_fd;
+				if (c->pid && fd >= 0) {
+					pf[n] = (struct pollfd){ fd, POLLIN, 0 };
+					who[n++] = c;
+				}
 			}
 		uint64_t wake = rn->next_sample;
 		if (deadline && deadline < wake)
@@ -403,7 +469,29 @@ static void end_group(struct runner *rn, struct child *ch, int sig, uint64_t gra
 		close(ch->out_fd);
 		ch->out_fd = -1;
 	}
+	if (ch->mark_fd >= 0) {
+		close(ch->mark_fd);
+		ch->mark_fd = -1;
+	}
 	ch->ended = 1;
+}
+
+/*
+ * Processes that left the run's group (setsid, a double fork into a new
+ * group) were reparented to memtriage, the subreaper, when their parent
+ * ended: kill and reap them too, until none is left (theirs come next).
+ */
+static void reap_adopted(struct runner *rn)
+{
+	for (int round = 0; round < 100; round++) {
+		unsigned n = cmp_children_kill(getpid());
+		reap(rn);
+		if (!n)
+			return;
+		struct pollfd pf = { rn->sfd, POLLIN, 0 };
+		poll(&pf, 1, 10);
+		reap(rn);
+	}
 }
 
 /* ---- the two modes ------------------------------------------------------------- */
@@ -515,8 +603,10 @@ int cmp_run(struct cmp_opts *o, struct cmp_result *r, int sfd, const sigset_t *o
 	struct runner rn = { .o = o, .r = r, .sfd = sfd, .old = old, .stop_sig = stop_sig,
 	                     .index = index, .total = total };
 	int stopped = o->cmd ? run_command(&rn, r->point) : run_server(&rn, r->point);
+	reap_adopted(&rn);
 	progress_clear(&rn);
-	if (stopped) {
+	/* a stop signal may also have come while the run was being ended */
+	if (stopped || *stop_sig) {
 		mt_error("interrupted: stopped the '%s' run (process group %ld)", r->cfg->name,
 		         (long)rn.main.pid);
 		return 128 + *stop_sig;

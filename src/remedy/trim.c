@@ -16,11 +16,16 @@
  * program's threads wait meanwhile; a longer interval costs less.
  *
  * Guarantees: the thread blocks every signal (they keep going to the
- * program's threads), is detached, and never allocates after start.
+ * program's threads), is detached, and never allocates after start;
+ * errno is kept.  A child made by fork() starts its own thread
+ * (pthread_atfork); exec'd programs get their own, as LD_PRELOAD stays.
  * Without glibc's malloc (another allocator preloaded before it),
- * malloc_trim is glibc's and finds nothing to trim.  A child made by
- * fork() without exec has no trim thread; exec'd programs get their own,
- * as LD_PRELOAD stays set.
+ * malloc_trim is glibc's and finds nothing to trim.
+ *
+ * What it changes: the program is multi-threaded from its first
+ * instruction, so calls that need a single-threaded process fail, as
+ * they would with any such library: unshare(CLONE_NEWUSER) gives EINVAL
+ * (unshare(2)).
  */
 #include <errno.h>
 #include <malloc.h>
@@ -60,11 +65,12 @@ static void *trim_loop(void *arg)
 	return NULL;
 }
 
-__attribute__((constructor)) static void trim_start(void)
+static void trim_start(void)
 {
 	sigset_t all, old;
 	pthread_attr_t attr;
 	pthread_t th;
+	int saved = errno;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);   /* the thread inherits the full mask */
@@ -75,4 +81,16 @@ __attribute__((constructor)) static void trim_start(void)
 		pthread_attr_destroy(&attr);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+}
+
+/*
+ * At load, and again in each child of fork(): pre-fork servers (gunicorn,
+ * nginx, PostgreSQL) do their work in forked children, where the parent's
+ * thread does not exist.
+ */
+__attribute__((constructor)) static void trim_init(void)
+{
+	trim_start();
+	pthread_atfork(NULL, NULL, trim_start);
 }

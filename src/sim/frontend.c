@@ -60,6 +60,7 @@
 #define FE_DEF_CYCLES       3
 #define FE_DEF_HOLD_MS      2
 #define FE_DEF_SEED         1
+#define FE_LINGER_US        200000      /* after the last cycle line, before the teardown */
 
 #define FE_BYTES_PER_NODE   64          /* one parsed object per 64 payload bytes */
 #define FE_MAX_NODES        16384       /* objects per request tree */
@@ -496,6 +497,13 @@ static int fe_run(const struct fe_opts *o)
 		fe_serve(&s, batch, (c - 1) * o->requests, o->requests);
 		fe_report_cycle(&s, c, t0);
 	}
+	/*
+	 * A server would stay up after its last request: so that a reader from
+	 * outside (memtriage compare, watch) that reads RSS when the last cycle
+	 * line arrives does not catch the teardown below on a busy machine.
+	 */
+	if (!rc)
+		usleep(FE_LINGER_US);
 	free(batch);
 	fe_pool_stop(&s);
 	return rc;

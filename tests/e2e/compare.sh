@@ -97,6 +97,27 @@ rc=0
 expect_eq "exit status of 'report' of a results file in text form" 2 "$rc"
 grep -q 'html and a json form' "$T/text.err" || fail "no clear error: $(cat "$T/text.err")"
 
+# ---- cycles from the program's marks (include/memtriage.h), without recording ----------
+# 16 MiB touched per cycle: growth/cycle +16.0 MiB under both configurations
+cat >"$T/marks.py" <<'PY'
+import ctypes, time
+mark = ctypes.CDLL(None).memtriage_mark    # libmemtriage_marks.so, preloaded by compare
+mark.argtypes = [ctypes.c_char_p]
+keep = []
+for i in range(1, 4):
+    keep.append(bytearray(16 << 20))
+    mark(b"cycle %d" % i)
+    time.sleep(0.3)
+PY
+"$MT" compare --configs glibc,arena2 -- /usr/bin/python3 "$T/marks.py" >"$T/marks.txt" 2>&1 ||
+	{ cat "$T/marks.txt"; fail "compare on marks failed"; }
+cat "$T/marks.txt"
+for name in glibc arena2; do
+	g=$(row "$name" "$T/marks.txt" | awk '{ print $7 }')
+	awk -v g="$g" 'BEGIN { exit !(g >= 15.5 && g <= 16.5) }' ||
+		fail "'$name': growth/cycle from marks is '$g', expected +16.0 MiB"
+done
+
 # ---- sweeps: the scaling table and the ratio column ------------------------------------
 "$MT" compare --configs glibc --sweep n=50,150 --sweep p=1K,64K -o "$T/sweep.json" \
 	-- "$MT" sim frontend --cycles 1 --requests {n} --payload {p} --concurrency 8 \

@@ -90,7 +90,7 @@ grep -q '^2\. call malloc_trim(0)' <<<"$rem" || fail "frontend: malloc_trim is n
 # the trim probe's measurement: what malloc_trim(0) gave back at exit
 grep -Eq 'the trim probe gave back [0-9.]+ [KMG]iB' <<<"$rem" ||
 	fail "frontend: the malloc_trim remedy does not quote the trim probe: $rem"
-grep -q 'memtriage compare --configs glibc,arena2,jemalloc,mimalloc -- ' <<<"$rem" ||
+grep -q 'memtriage compare --configs glibc,arena2,trim,jemalloc,mimalloc -- ' <<<"$rem" ||
 	fail "frontend: no compare line: $rem"
 # An allocator is suggested only when it is installed.
 for lib in $(sed -n 's/^ *LD_PRELOAD=\([^ ]*\) .*/\1/p' <<<"$rem"); do
