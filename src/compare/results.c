@@ -8,6 +8,7 @@
  * decimal below 10 MiB, where a start-up RSS lies.
  */
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/wait.h>
 #include "cli/cli.h"
@@ -50,6 +51,12 @@ static const struct cmp_result *baseline(const struct cmp_result *res, size_t n,
 		if (res[i].point == point && has_data(&res[i]))
 			return &res[i];
 	return NULL;
+}
+
+/* v, or 0 when it would print as "-0" with `step` as the last digit's unit. */
+static double nz(double v, double step)
+{
+	return fabs(v) < step / 2 ? 0.0 : v;
 }
 
 static const char *mib(char buf[32], uint64_t bytes)
@@ -137,8 +144,8 @@ static struct cmp_table *rss_table(const struct cmp_opts *o, const struct cmp_re
 		}
 		cmp_table_set(t, row, cols + 2, "%s", mib(b, final_rss(r)));
 		if (r->cycles_seen >= 2 && r->n_cycles)
-			cmp_table_set(t, row, cols + 3, "%+.1f", ((double)r->last_cycle_rss -
-			              (double)r->cycle_rss[0]) / (double)(r->cycles_seen - 1) / MiB);
+			cmp_table_set(t, row, cols + 3, "%+.1f", nz(((double)r->last_cycle_rss -
+			              (double)r->cycle_rss[0]) / (double)(r->cycles_seen - 1) / MiB, 0.1));
 		cmp_table_set(t, row, cols + 4, "%.2fx", (double)final_rss(r) / (double)final_rss(base));
 	}
 	snprintf(t->note, sizeof(t->note), "RSS of the run's process group from /proc every %.0f ms "
@@ -191,7 +198,7 @@ static struct cmp_table *run_table(const struct cmp_opts *o, const struct cmp_re
 		if (r->n_throughput)
 			cmp_table_set(t, row, 3, "%.0f", throughput(r));
 		if (r->n_throughput && throughput(base) > 0)
-			cmp_table_set(t, row, 4, "%+.0f%%", (throughput(r) / throughput(base) - 1) * 100);
+			cmp_table_set(t, row, 4, "%+.0f%%", nz((throughput(r) / throughput(base) - 1) * 100, 1));
 		cmp_table_set(t, row, 5, "%s", exit_text(r, ex, sizeof(ex)));
 	}
 	snprintf(t->note, sizeof(t->note), "VmPeak: the largest in the group; wall: %s; "
@@ -270,7 +277,7 @@ static struct cmp_table *sweep_table(const struct cmp_opts *o, const struct cmp_
 			cmp_table_set(t, row, 1 + 2 * g, "%s", mib(b, final_rss(r)));
 			if (first)
 				cmp_table_set(t, row, 2 + 2 * g, "%+.0f%%",
-				              ((double)final_rss(r) / (double)final_rss(first) - 1) * 100);
+				              nz(((double)final_rss(r) / (double)final_rss(first) - 1) * 100, 1));
 		}
 		const struct cmp_result *lo = ratio ? at(o, res, n, cfg, v, 0) : NULL;
 		const struct cmp_result *hi = ratio ? at(o, res, n, cfg, v, s1->n - 1) : NULL;
@@ -316,6 +323,17 @@ static void recommend(const struct cmp_result *res, size_t n, size_t point, char
 		snprintf(buf, cap, "%s, %.0f MiB final (%.2fx %s): lowest final RSS of the runs that "
 		         "ended as asked", best->cfg->name, (double)final_rss(best) / MiB,
 		         (double)final_rss(best) / (double)final_rss(base), base->cfg->name);
+	/* the trade-off the throughput rule turned down, so that it is a choice, not a secret */
+	const struct cmp_result *low = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (res[i].point == point && has_data(&res[i]) && run_ok(&res[i]) &&
+		    (!low || final_rss(&res[i]) < final_rss(low)))
+			low = &res[i];
+	size_t len = strlen(buf);
+	if (best && low && low != best && final_rss(low) < final_rss(best) && len < cap)
+		snprintf(buf + len, cap - len, "; lowest at any throughput: %s, %.2fx, throughput "
+		         "%+.0f%%", low->cfg->name, (double)final_rss(low) / (double)final_rss(base),
+		         bt > 0 && low->n_throughput ? (throughput(low) / bt - 1) * 100 : 0.0);
 }
 
 /* ---- JSON ------------------------------------------------------------------- */

@@ -366,23 +366,44 @@ static void client_read(struct mt_watch_server *sv, struct client *c)
 		respond_text(c, 431, "request too large\n");
 }
 
-/* Accepts connections while a slot is free. */
-static void accept_all(struct mt_watch_server *sv, uint64_t now)
+/*
+ * A slot for a new connection: a free one, else the oldest connection
+ * still sending its request, closed to make room: idle clients that hold
+ * every slot must not keep a scrape out.  -1 when every slot is answering.
+ */
+static int take_slot(struct mt_watch_server *sv)
 {
+	int oldest = -1;
 	for (int i = 0; i < MT_WATCH_HTTP_CLIENTS_MAX; i++) {
 		struct client *c = &sv->c[i];
-		if (c->fd >= 0)
-			continue;
+		if (c->fd < 0)
+			return i;
+		if (!c->resp && (oldest < 0 || c->deadline_ns < sv->c[oldest].deadline_ns))
+			oldest = i;
+	}
+	if (oldest >= 0)
+		client_close(&sv->c[oldest]);
+	return oldest;
+}
+
+/* Accepts the pending connections, each into a slot of take_slot(). */
+static void accept_all(struct mt_watch_server *sv, uint64_t now)
+{
+	for (;;) {
 		int fd = accept4(sv->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED)) {
-			i--;
+		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
 			continue;
-		}
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK)   /* EMFILE, ENOBUFS: retry later */
 				sv->accept_after_ns = now + ACCEPT_PAUSE_NS;
 			return;
 		}
+		int i = take_slot(sv);
+		if (i < 0) {               /* every slot is sending an answer: this one waits no more */
+			close(fd);
+			return;
+		}
+		struct client *c = &sv->c[i];
 		c->fd = fd;
 		c->req_len = 0;
 		c->req[0] = 0;
@@ -393,8 +414,8 @@ static void accept_all(struct mt_watch_server *sv, uint64_t now)
 /* ---- the loop --------------------------------------------------------------- */
 
 /*
- * Fills pfd: [0] wake_fd, [1] the listening socket (fd -1 while no slot is
- * free or accepting is paused), then one per connection, slot[] naming
+ * Fills pfd: [0] wake_fd, [1] the listening socket (fd -1 while every slot
+ * is answering or accepting is paused), then one per connection, slot[] naming
  * it.  Closes connections past their deadline and lowers *wake_at to the
  * next deadline.  Returns the count.
  */
@@ -402,7 +423,7 @@ static nfds_t fill_pollfds(struct mt_watch_server *sv, int wake_fd, uint64_t now
                            struct pollfd *pfd, int *slot, uint64_t *wake_at)
 {
 	nfds_t n = 2;
-	int free_slot = 0;
+	int free_slot = 0;          /* a free slot, or one take_slot() may free */
 	pfd[0] = (struct pollfd){ .fd = wake_fd, .events = POLLIN };
 	for (int i = 0; i < MT_WATCH_HTTP_CLIENTS_MAX; i++) {
 		struct client *c = &sv->c[i];
@@ -412,6 +433,8 @@ static nfds_t fill_pollfds(struct mt_watch_server *sv, int wake_fd, uint64_t now
 			free_slot = 1;
 			continue;
 		}
+		if (!c->resp)
+			free_slot = 1;
 		if (c->deadline_ns < *wake_at)
 			*wake_at = c->deadline_ns;
 		slot[n] = i;

@@ -347,8 +347,10 @@ int mt_watch_write_metrics(FILE *out, const struct mt_watch_metrics *m, enum mt_
  * never blocks it.  Sockets are non-blocking; each connection serves one
  * request (Connection: close) and is closed when its request exceeds
  * MT_WATCH_HTTP_REQUEST_MAX bytes or when it is not done within
- * MT_WATCH_HTTP_TIMEOUT_NS; beyond MT_WATCH_HTTP_CLIENTS_MAX open
- * connections, new ones wait in the kernel's backlog.
+ * MT_WATCH_HTTP_TIMEOUT_NS.  At MT_WATCH_HTTP_CLIENTS_MAX open
+ * connections, a new one takes the slot of the oldest that is still
+ * sending its request (idle clients cannot keep a scrape out); when all
+ * are being answered, it waits in the kernel's backlog.
  *   GET /metrics  200, the exposition (OpenMetrics unless the Accept header
  *                 asks for text/plain and not application/openmetrics-text)
  *   GET other     404;  other methods: 405;  a malformed request: 400

@@ -11,7 +11,8 @@
 #    `promtool check metrics`; RSS is within 10% of VmRSS read right after,
 #    its split adds up, threads match, the verdict reaches growing (exactly
 #    one class at 1) with a positive slope; /other is 404, POST 405; a
-#    client stuck mid-request does not slow the sampling; SIGTERM ends it
+#    client stuck mid-request does not slow the sampling, idle clients in
+#    every slot do not keep a scrape out; SIGTERM ends it
 #    all (forwarded to the command: 143), the command gone, the port closed;
 #  - `sim plateau` reaches plateau_after_warmup, growing 0: the two differ;
 #  - docs/alerts.yml passes `promtool check rules`, and its unit tests
@@ -205,6 +206,16 @@ scrape stall2
 n2=$(value stall2 memtriage_samples_total)
 wait "$staller" || fail "the stalled client could not connect"
 [ $((n2 - n1)) -ge 10 ] || fail "sampling slowed while a client stalled: $n1 then $n2 samples in 2 s"
+
+# idle clients filling every slot (8) do not keep a scrape out: the oldest gives way
+"$PY" - "$url" <<'EOF' || fail "a scrape did not get through 12 idle connections"
+import socket, sys, time, urllib.parse, urllib.request
+u = urllib.parse.urlparse(sys.argv[1])
+idle = [socket.create_connection((u.hostname, u.port)) for _ in range(12)]
+time.sleep(0.3)
+body = urllib.request.urlopen(sys.argv[1], timeout=3).read()
+assert b"memtriage_rss_bytes" in body, body[:200]
+EOF
 stop_watch leak "$pid"
 
 # ---- sim plateau: not "growing" ----------------------------------------------------
