@@ -189,7 +189,7 @@ void cmp_table_print(const struct cmp_table *t, FILE *f);
 void cmp_table_json(const struct cmp_table *t, FILE *f);
 /* s's words on lines of at most 100 columns (a longer word alone on its line). */
 void cmp_print_wrapped(FILE *f, const char *s);
-/* A JSON string literal of s (quotes, escapes). */
+/* A JSON string literal of s: quotes around mt_jw_escape(), HTML-safe. */
 void cmp_json_str(FILE *f, const char *s);
 
 /* ---- results.c ---- */

@@ -64,9 +64,15 @@ static uint64_t status_kb(const char *status, const char *key)
 	return strtoull(p + strlen(key), NULL, 10) * 1024;
 }
 
-/* Calls fn for every process of group pgid; returns how many it found. */
-static unsigned each_member(pid_t pgid, int with_zombies,
-                            void (*fn)(const char *pid, void *arg), void *arg)
+/* Which processes each_proc() picks: those of a group, or the children of a process. */
+enum pick { BY_GROUP, BY_PARENT };
+
+/*
+ * Calls fn (when not NULL) for every process whose group (BY_GROUP) or
+ * parent (BY_PARENT) is `id`, zombies only with_zombies; returns how many.
+ */
+static unsigned each_proc(enum pick by, pid_t id, int with_zombies,
+                          void (*fn)(const char *pid, void *arg), void *arg)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
@@ -78,7 +84,7 @@ static unsigned each_member(pid_t pgid, int with_zombies,
 		char state;
 		if (!isdigit((unsigned char)e->d_name[0]) || stat_ids(e->d_name, &pp, &pg, &state))
 			continue;
-		if (pg != pgid || (!with_zombies && (state == 'Z' || state == 'X')))
+		if ((by == BY_GROUP ? pg : pp) != id || (!with_zombies && (state == 'Z' || state == 'X')))
 			continue;
 		n++;
 		if (fn)
@@ -107,32 +113,21 @@ static void add_member(const char *pid, void *arg)
 int cmp_group_mem(pid_t pgid, struct cmp_mem *m)
 {
 	memset(m, 0, sizeof(*m));
-	m->procs = each_member(pgid, 0, add_member, m);
+	m->procs = each_proc(BY_GROUP, pgid, 0, add_member, m);
 	return m->with_mm ? 0 : -ESRCH;
 }
 
 unsigned cmp_group_count(pid_t pgid)
 {
-	return each_member(pgid, 1, NULL, NULL);
+	return each_proc(BY_GROUP, pgid, 1, NULL, NULL);
+}
+
+static void kill_one(const char *pid, void *arg)
+{
+	kill((pid_t)atol(pid), SIGKILL);
 }
 
 unsigned cmp_children_kill(pid_t parent)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	unsigned n = 0;
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		pid_t pg, pp;
-		char state;
-		if (!isdigit((unsigned char)e->d_name[0]) || stat_ids(e->d_name, &pp, &pg, &state))
-			continue;
-		if (pp == parent && state != 'Z' && state != 'X') {
-			kill((pid_t)atol(e->d_name), SIGKILL);
-			n++;
-		}
-	}
-	closedir(d);
-	return n;
+	return each_proc(BY_PARENT, parent, 0, kill_one, NULL);
 }

@@ -277,11 +277,11 @@ static void on_line(struct runner *rn, struct child *ch, const char *line)
 	regmatch_t m[2];
 	/* CMD's first line says it has started up: its RSS then is the start */
 	if (ch->role == ROLE_MAIN && rn->o->cmd && !rn->saw_line && !rn->r->n_cycles) {
-		struct cmp_result keep = *rn->r;
+		int had = rn->r->have_sample;
 		rn->saw_line = 1;
-		rn->r->have_sample = 0;
-		if (sample(rn))
-			*rn->r = keep;      /* gone already: the first sample stays the start */
+		rn->r->have_sample = 0;   /* sample() then takes this one as the start */
+		if (sample(rn))           /* gone already (it changed nothing): the first stays */
+			rn->r->have_sample = had;
 	}
 	if (ch->role == ROLE_MAIN && rn->o->cmd && regexec(&rn->o->cycle_re, line, 0, NULL, 0) == 0 &&
 	    cycle_source(rn, SRC_LINES))

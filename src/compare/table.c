@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "compare/compare.h"
+#include "report/jsonw.h"
 
 #define TEXT_WIDTH 100   /* notes wrap here, as the text report does */
 
@@ -146,37 +147,10 @@ void cmp_table_print(const struct cmp_table *t, FILE *f)
 	free(w);
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *p)
-{
-	size_t n = *p >= 0xf0 && *p <= 0xf4 ? 4 : *p >= 0xe0 ? 3 : *p >= 0xc2 && *p < 0xe0 ? 2 : 0;
-	for (size_t i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
 void cmp_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p >= 0x80) {
-			size_t n = utf8_len(p);
-			if (n) {
-				fwrite(p, 1, n, f);
-				p += n - 1;
-			} else {
-				fputs("\\ufffd", f);   /* not UTF-8: JSON must be */
-			}
-		} else if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else if (*p == '<')
-			fputs("\\u003c", f);     /* safe inside an HTML <script> */
-		else
-			fputc(*p, f);
-	}
+	mt_jw_escape(f, s, strlen(s), MT_JW_HTML_SAFE);   /* the results may sit in an HTML page */
 	fputc('"', f);
 }
 
